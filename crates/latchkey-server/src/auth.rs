@@ -1,0 +1,380 @@
+//! Authentication: who sent this request, proven by SigV4. Produces an
+//! [`Authenticated`] request — the only thing the gate and handlers accept.
+
+use crate::body::{BodyPlan, ChecksumClaim, PayloadMode};
+use crate::checksum::ChecksumAlgorithm;
+use crate::error::{ErrorCode, S3Error, S3Result};
+use crate::state::AppState;
+use base64::Engine;
+use latchkey_sigv4 as sigv4;
+use latchkey_storage::{KeyOwner, KeyStatus};
+use time::OffsetDateTime;
+
+/// Who is making the request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Principal {
+    pub account_id: String,
+    pub kind: PrincipalKind,
+    pub access_key_id: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PrincipalKind {
+    AccountRoot,
+    User(String),
+}
+
+impl Principal {
+    pub fn arn(&self) -> String {
+        match &self.kind {
+            PrincipalKind::AccountRoot => format!("arn:aws:iam::{}:root", self.account_id),
+            PrincipalKind::User(name) => format!("arn:aws:iam::{}:user/{}", self.account_id, name),
+        }
+    }
+}
+
+/// A request whose signature has been verified (or that carries none).
+pub struct Authenticated {
+    /// `None` for anonymous requests.
+    pub principal: Option<Principal>,
+    pub body: BodyPlan,
+    pub auth_type: AuthType,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthType {
+    Anonymous,
+    Header,
+    Presigned,
+}
+
+const MAX_SKEW: time::Duration = time::Duration::minutes(15);
+
+/// The parts of the HTTP request authentication reads.
+pub struct RequestHead<'a> {
+    pub method: &'a str,
+    pub raw_path: &'a str,
+    pub raw_query: &'a str,
+    pub headers: &'a http::HeaderMap,
+}
+
+fn header<'a>(h: &'a http::HeaderMap, name: &str) -> Option<&'a str> {
+    h.get(name).and_then(|v| v.to_str().ok())
+}
+
+fn sig_error(e: sigv4::SigV4Error) -> S3Error {
+    let code = match e.aws_code() {
+        "AuthorizationHeaderMalformed" => ErrorCode::AuthorizationHeaderMalformed,
+        "AuthorizationQueryParametersError" => ErrorCode::AuthorizationQueryParametersError,
+        "SignatureDoesNotMatch" => ErrorCode::SignatureDoesNotMatch,
+        "RequestTimeTooSkewed" => ErrorCode::RequestTimeTooSkewed,
+        "AccessDenied" => ErrorCode::AccessDenied,
+        "MissingSecurityHeader" => ErrorCode::MissingSecurityHeader,
+        "InvalidRequest" => ErrorCode::InvalidRequest,
+        _ => ErrorCode::InvalidRequest,
+    };
+    S3Error::msg(code, e.to_string())
+}
+
+/// Verifies the request's SigV4 signature, if it has one, and works out how
+/// its body must be verified.
+pub async fn authenticate(
+    state: &AppState,
+    req: &RequestHead<'_>,
+    now: OffsetDateTime,
+) -> S3Result<Authenticated> {
+    let headers = req.headers;
+    let query_pairs: Vec<(String, String)> = form_urlencoded::parse(req.raw_query.as_bytes())
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect();
+
+    let claim = if let Some(authz) = header(headers, "authorization") {
+        if !authz.starts_with(sigv4::ALGORITHM) {
+            return Err(S3Error::msg(
+                ErrorCode::InvalidRequest,
+                "The authorization mechanism you have provided is not supported. Please use AWS4-HMAC-SHA256.",
+            ));
+        }
+        Some(
+            sigv4::parse_authorization_header(
+                authz,
+                header(headers, "x-amz-date"),
+                header(headers, "date"),
+            )
+            .map_err(sig_error)?,
+        )
+    } else {
+        sigv4::parse_presigned_query(&query_pairs).map_err(sig_error)?
+    };
+
+    let Some(claim) = claim else {
+        let plan = body_plan(headers, None, None, AuthType::Anonymous)?;
+        return Ok(Authenticated {
+            principal: None,
+            body: plan,
+            auth_type: AuthType::Anonymous,
+        });
+    };
+    let auth_type = match claim.kind {
+        sigv4::ClaimKind::Header => AuthType::Header,
+        sigv4::ClaimKind::Presigned { .. } => AuthType::Presigned,
+    };
+    let malformed = |msg: String| match auth_type {
+        AuthType::Presigned => S3Error::msg(ErrorCode::AuthorizationQueryParametersError, msg),
+        _ => S3Error::msg(ErrorCode::AuthorizationHeaderMalformed, msg),
+    };
+    let scope = &claim.credential;
+    if scope.region != state.config.region {
+        return Err(malformed(format!(
+            "The authorization header is malformed; the region '{}' is wrong; expecting '{}'",
+            scope.region, state.config.region
+        ))
+        .with("Region", state.config.region.clone()));
+    }
+    if scope.service != "s3" {
+        return Err(malformed(format!(
+            "The authorization header is malformed; incorrect service \"{}\". This endpoint belongs to \"s3\".",
+            scope.service
+        )));
+    }
+    if scope.date != claim.amz_date_raw.get(..8).unwrap_or_default() {
+        return Err(malformed(format!(
+            "The authorization header is malformed; Invalid credential date \"{}\". This date is not the same as X-Amz-Date: \"{}\".",
+            scope.date,
+            claim.amz_date_raw.get(..8).unwrap_or_default()
+        )));
+    }
+
+    let key_id = scope.access_key_id.clone();
+    let record = state
+        .meta({
+            let key_id = key_id.clone();
+            move |m| m.get_access_key(&key_id)
+        })
+        .await?;
+    let Some(record) = record.filter(|r| r.status == KeyStatus::Active) else {
+        return Err(S3Error::new(ErrorCode::InvalidAccessKeyId).with("AWSAccessKeyId", key_id));
+    };
+    if let sigv4::ClaimKind::Presigned {
+        security_token: Some(_),
+        ..
+    } = &claim.kind
+    {
+        // Session tokens belong to temporary (ASIA) keys; a long-term key
+        // presented with one is a mistake or an attack.
+        return Err(S3Error::new(ErrorCode::InvalidToken));
+    }
+    if header(headers, "x-amz-security-token").is_some() {
+        return Err(S3Error::new(ErrorCode::InvalidToken));
+    }
+    let secret = state
+        .secret_sealer
+        .open(&record.secret_sealed)
+        .map_err(S3Error::internal)?;
+    let secret = std::str::from_utf8(&secret).map_err(S3Error::internal)?;
+
+    let content_sha256 = header(headers, "x-amz-content-sha256");
+    let payload_hash = match (auth_type, content_sha256) {
+        (AuthType::Presigned, None) => sigv4::UNSIGNED_PAYLOAD.to_string(),
+        (_, Some(v)) => v.to_string(),
+        (_, None) => {
+            return Err(S3Error::msg(
+                ErrorCode::InvalidRequest,
+                "Missing required header for this request: x-amz-content-sha256",
+            ))
+        }
+    };
+
+    let header_list: Vec<(String, String)> = headers
+        .iter()
+        .map(|(k, v)| {
+            (
+                k.as_str().to_string(),
+                String::from_utf8_lossy(v.as_bytes()).into_owned(),
+            )
+        })
+        .collect();
+    let parts = sigv4::RequestParts {
+        method: req.method,
+        raw_path: req.raw_path,
+        raw_query: req.raw_query,
+        headers: &header_list,
+    };
+    let opts = sigv4::CanonicalOptions {
+        normalize_path: false,
+        double_encode_path: false,
+        presigned: auth_type == AuthType::Presigned,
+    };
+    for required in ["host"] {
+        if !claim.signed_headers.iter().any(|h| h == required) {
+            return Err(malformed(format!("The {required} header must be signed.")));
+        }
+    }
+    let canonical = sigv4::canonical_request(&parts, &claim.signed_headers, &payload_hash, &opts)
+        .map_err(sig_error)?;
+    let string_to_sign = sigv4::string_to_sign(&claim.amz_date_raw, scope, &canonical);
+    let key = sigv4::signing_key(secret, &scope.date, &scope.region, &scope.service);
+    let expected = sigv4::signature_hex(&key, &string_to_sign);
+    if !sigv4::signatures_match(&expected, &claim.signature) {
+        // Like S3, say what we signed so a client author can compare; neither
+        // string contains a secret.
+        return Err(S3Error::new(ErrorCode::SignatureDoesNotMatch)
+            .with("AWSAccessKeyId", key_id)
+            .with("StringToSign", string_to_sign)
+            .with("CanonicalRequest", canonical));
+    }
+    sigv4::check_time(&claim, now, MAX_SKEW).map_err(|e| {
+        let err = sig_error(e);
+        if err.code == ErrorCode::RequestTimeTooSkewed {
+            err.with("RequestTime", claim.amz_date_raw.clone())
+                .with("ServerTime", crate::xml::iso8601(now))
+                .with("MaxAllowedSkewMilliseconds", "900000")
+        } else {
+            err
+        }
+    })?;
+
+    let principal = Principal {
+        account_id: record.account_id.clone(),
+        kind: match record.owner {
+            KeyOwner::Root => PrincipalKind::AccountRoot,
+            KeyOwner::User(name) => PrincipalKind::User(name),
+        },
+        access_key_id: key_id,
+    };
+    let chunk_seed = Some((
+        key,
+        claim.amz_date_raw.clone(),
+        claim.credential.clone(),
+        claim.signature.clone(),
+    ));
+    let plan = body_plan(headers, Some(&payload_hash), chunk_seed, auth_type)?;
+    Ok(Authenticated {
+        principal: Some(principal),
+        body: plan,
+        auth_type,
+    })
+}
+
+type ChunkSeed = ([u8; 32], String, sigv4::CredentialScope, String);
+
+/// Decides how the body will be verified, from the headers.
+fn body_plan(
+    headers: &http::HeaderMap,
+    payload_hash: Option<&str>,
+    seed: Option<ChunkSeed>,
+    auth_type: AuthType,
+) -> S3Result<BodyPlan> {
+    let content_length = match header(headers, "content-length") {
+        Some(v) => Some(
+            v.parse::<u64>()
+                .map_err(|_| S3Error::msg(ErrorCode::InvalidArgument, "Invalid Content-Length"))?,
+        ),
+        None => None,
+    };
+    let decoded_length = match header(headers, "x-amz-decoded-content-length") {
+        Some(v) => Some(v.parse::<u64>().map_err(|_| {
+            S3Error::msg(
+                ErrorCode::InvalidArgument,
+                "Invalid x-amz-decoded-content-length",
+            )
+        })?),
+        None => None,
+    };
+    let content_md5 = match header(headers, "content-md5") {
+        Some(v) => {
+            let raw = base64::engine::general_purpose::STANDARD
+                .decode(v.trim())
+                .map_err(|_| S3Error::new(ErrorCode::InvalidDigest))?;
+            Some(
+                <[u8; 16]>::try_from(raw.as_slice())
+                    .map_err(|_| S3Error::new(ErrorCode::InvalidDigest))?,
+            )
+        }
+        None => None,
+    };
+    let mut checksum = None;
+    for alg in ChecksumAlgorithm::ALL {
+        if let Some(v) = header(headers, alg.header()) {
+            if checksum.is_some() {
+                return Err(S3Error::msg(ErrorCode::InvalidRequest, "Expecting a single x-amz-checksum- header. Multiple checksum Types are not allowed."));
+            }
+            if !alg.valid_value(v) {
+                return Err(S3Error::msg(
+                    ErrorCode::InvalidRequest,
+                    format!("Value for {} header is invalid.", alg.header()),
+                ));
+            }
+            checksum = Some(ChecksumClaim::Header {
+                algorithm: alg,
+                value: v.to_string(),
+            });
+        }
+    }
+    let trailer = header(headers, "x-amz-trailer").map(str::trim);
+    let mode = match payload_hash {
+        None | Some(sigv4::UNSIGNED_PAYLOAD) => PayloadMode::Unsigned,
+        Some(
+            h @ (sigv4::STREAMING_PAYLOAD
+            | sigv4::STREAMING_PAYLOAD_TRAILER
+            | sigv4::STREAMING_UNSIGNED_PAYLOAD_TRAILER),
+        ) => {
+            if auth_type == AuthType::Presigned && h != sigv4::STREAMING_UNSIGNED_PAYLOAD_TRAILER {
+                return Err(S3Error::msg(
+                    ErrorCode::InvalidRequest,
+                    "Streaming signed payloads cannot be pre-signed.",
+                ));
+            }
+            if decoded_length.is_none() {
+                return Err(S3Error::new(ErrorCode::MissingContentLength));
+            }
+            let with_trailer = h != sigv4::STREAMING_PAYLOAD;
+            if with_trailer {
+                let name = trailer.ok_or_else(|| {
+                    S3Error::msg(
+                        ErrorCode::InvalidRequest,
+                        "x-amz-trailer is required for trailing checksums.",
+                    )
+                })?;
+                let algorithm = ChecksumAlgorithm::from_header(name).ok_or_else(|| {
+                    S3Error::msg(
+                        ErrorCode::InvalidRequest,
+                        format!("The trailer {name} is not supported."),
+                    )
+                })?;
+                if checksum.is_some() {
+                    return Err(S3Error::msg(
+                        ErrorCode::InvalidRequest,
+                        "Expecting a single x-amz-checksum- header.",
+                    ));
+                }
+                checksum = Some(ChecksumClaim::Trailer { algorithm });
+            }
+            let chunk_mode = if h == sigv4::STREAMING_UNSIGNED_PAYLOAD_TRAILER {
+                sigv4::ChunkedMode::Unsigned
+            } else {
+                let (key, date, scope, seed_sig) =
+                    seed.ok_or_else(|| S3Error::new(ErrorCode::AccessDenied))?;
+                sigv4::ChunkedMode::Signed(sigv4::ChunkSigner::new(key, &date, &scope, &seed_sig))
+            };
+            PayloadMode::Chunked(sigv4::ChunkedDecoder::new(chunk_mode, with_trailer))
+        }
+        Some(hex_hash) => {
+            let raw = hex::decode(hex_hash)
+                .ok()
+                .and_then(|v| <[u8; 32]>::try_from(v.as_slice()).ok())
+                .ok_or_else(|| S3Error::msg(ErrorCode::InvalidArgument, "x-amz-content-sha256 must be UNSIGNED-PAYLOAD, STREAMING-* or a hex SHA-256."))?;
+            PayloadMode::Sha256(raw)
+        }
+    };
+    let length = match mode {
+        PayloadMode::Chunked(_) => decoded_length,
+        _ => content_length,
+    };
+    Ok(BodyPlan {
+        mode,
+        length,
+        content_md5,
+        checksum,
+    })
+}

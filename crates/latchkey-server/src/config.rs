@@ -1,0 +1,144 @@
+//! Settings: flags, then `LATCHKEY_*` environment variables, then the TOML
+//! config file, then built-in defaults.
+
+use clap::{Args, Parser, Subcommand};
+use serde::Deserialize;
+use std::path::PathBuf;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "latchkey",
+    version,
+    about = "S3-compatible object store with AWS IAM and STS"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Start the server.
+    Serve(ServeArgs),
+}
+
+#[derive(Args, Debug, Default)]
+pub struct ServeArgs {
+    /// TOML config file (keys: data_dir, listen, region, domains, log_format).
+    #[arg(long, env = "LATCHKEY_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Where metadata and object data live [default: ./latchkey-data].
+    #[arg(long, env = "LATCHKEY_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Address to listen on [default: 127.0.0.1:9000].
+    #[arg(long, env = "LATCHKEY_LISTEN")]
+    pub listen: Option<String>,
+    /// The region this server is [default: us-east-1].
+    #[arg(long, env = "LATCHKEY_REGION")]
+    pub region: Option<String>,
+    /// Domains for virtual-hosted-style addressing (`bucket.DOMAIN`),
+    /// comma-separated [default: localhost].
+    #[arg(long, env = "LATCHKEY_DOMAINS", value_delimiter = ',')]
+    pub domains: Option<Vec<String>>,
+    /// Log format: text or json [default: text].
+    #[arg(long, env = "LATCHKEY_LOG_FORMAT")]
+    pub log_format: Option<String>,
+}
+
+#[derive(Deserialize, Debug, Default)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    data_dir: Option<PathBuf>,
+    listen: Option<String>,
+    region: Option<String>,
+    domains: Option<Vec<String>>,
+    log_format: Option<String>,
+}
+
+/// The resolved settings for `serve`.
+#[derive(Debug, Clone)]
+pub struct ServeConfig {
+    pub data_dir: PathBuf,
+    pub listen: String,
+    pub region: String,
+    pub domains: Vec<String>,
+    pub log_format: String,
+}
+
+impl ServeArgs {
+    pub fn resolve(self) -> anyhow::Result<ServeConfig> {
+        let file = match &self.config {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .map_err(|e| anyhow::anyhow!("reading config file {}: {e}", path.display()))?;
+                toml::from_str::<FileConfig>(&text)
+                    .map_err(|e| anyhow::anyhow!("config file {}: {e}", path.display()))?
+            }
+            None => FileConfig::default(),
+        };
+        let log_format = self
+            .log_format
+            .or(file.log_format)
+            .unwrap_or_else(|| "text".into());
+        if log_format != "text" && log_format != "json" {
+            anyhow::bail!("log format must be text or json, not {log_format:?}");
+        }
+        Ok(ServeConfig {
+            data_dir: self
+                .data_dir
+                .or(file.data_dir)
+                .unwrap_or_else(|| PathBuf::from("latchkey-data")),
+            listen: self
+                .listen
+                .or(file.listen)
+                .unwrap_or_else(|| "127.0.0.1:9000".into()),
+            region: self
+                .region
+                .or(file.region)
+                .unwrap_or_else(|| "us-east-1".into()),
+            domains: self
+                .domains
+                .or(file.domains)
+                .unwrap_or_else(|| vec!["localhost".into()]),
+            log_format,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_beat_the_file_and_the_file_beats_defaults() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.toml");
+        std::fs::write(
+            &path,
+            "listen = \"127.0.0.1:7000\"\nregion = \"eu-west-1\"\n",
+        )
+        .unwrap();
+        let args = ServeArgs {
+            config: Some(path),
+            region: Some("ap-south-1".into()),
+            ..Default::default()
+        };
+        let c = args.resolve().unwrap();
+        assert_eq!(c.listen, "127.0.0.1:7000");
+        assert_eq!(c.region, "ap-south-1");
+        assert_eq!(c.data_dir, PathBuf::from("latchkey-data"));
+    }
+
+    #[test]
+    fn unknown_config_keys_are_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.toml");
+        std::fs::write(&path, "lisen = \"x\"\n").unwrap();
+        assert!(ServeArgs {
+            config: Some(path),
+            ..Default::default()
+        }
+        .resolve()
+        .is_err());
+    }
+}

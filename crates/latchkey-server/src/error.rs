@@ -1,0 +1,111 @@
+//! S3 errors: one variant per AWS error code, each with its HTTP status.
+//! Handlers return these; the edge renders them as AWS's XML error document.
+
+use http::StatusCode;
+use std::borrow::Cow;
+
+macro_rules! error_codes {
+    ($($name:ident => $status:ident, $default:literal;)*) => {
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub enum ErrorCode { $($name,)* }
+        impl ErrorCode {
+            pub fn as_str(self) -> &'static str {
+                match self { $(ErrorCode::$name => stringify!($name),)* }
+            }
+            pub fn status(self) -> StatusCode {
+                match self { $(ErrorCode::$name => StatusCode::$status,)* }
+            }
+            pub fn default_message(self) -> &'static str {
+                match self { $(ErrorCode::$name => $default,)* }
+            }
+        }
+    };
+}
+
+error_codes! {
+    AccessDenied => FORBIDDEN, "Access Denied";
+    AuthorizationHeaderMalformed => BAD_REQUEST, "The authorization header is malformed.";
+    AuthorizationQueryParametersError => BAD_REQUEST, "Error parsing the X-Amz-Credential parameter.";
+    BadDigest => BAD_REQUEST, "The Content-MD5 you specified did not match what we received.";
+    BucketAlreadyExists => CONFLICT, "The requested bucket name is not available. The bucket namespace is shared by all users of the system. Please select a different name and try again.";
+    BucketAlreadyOwnedByYou => CONFLICT, "Your previous request to create the named bucket succeeded and you already own it.";
+    BucketNotEmpty => CONFLICT, "The bucket you tried to delete is not empty";
+    EntityTooLarge => BAD_REQUEST, "Your proposed upload exceeds the maximum allowed size";
+    EntityTooSmall => BAD_REQUEST, "Your proposed upload is smaller than the minimum allowed object size.";
+    IllegalLocationConstraintException => BAD_REQUEST, "The specified location-constraint is not valid.";
+    IncompleteBody => BAD_REQUEST, "You did not provide the number of bytes specified by the Content-Length HTTP header.";
+    InternalError => INTERNAL_SERVER_ERROR, "We encountered an internal error. Please try again.";
+    InvalidAccessKeyId => FORBIDDEN, "The AWS Access Key Id you provided does not exist in our records.";
+    InvalidArgument => BAD_REQUEST, "Invalid Argument";
+    InvalidBucketName => BAD_REQUEST, "The specified bucket is not valid.";
+    InvalidDigest => BAD_REQUEST, "The Content-MD5 you specified is not valid.";
+    InvalidLocationConstraint => BAD_REQUEST, "The specified location constraint is not valid.";
+    InvalidPart => BAD_REQUEST, "One or more of the specified parts could not be found. The part may not have been uploaded, or the specified entity tag may not match the part's entity tag.";
+    InvalidPartOrder => BAD_REQUEST, "The list of parts was not in ascending order. Parts must be ordered by part number.";
+    InvalidRange => RANGE_NOT_SATISFIABLE, "The requested range is not satisfiable";
+    InvalidRequest => BAD_REQUEST, "Invalid Request";
+    InvalidTag => BAD_REQUEST, "The TagKey you have provided is invalid";
+    InvalidToken => BAD_REQUEST, "The provided token is malformed or otherwise invalid.";
+    KeyTooLongError => BAD_REQUEST, "Your key is too long";
+    MalformedXML => BAD_REQUEST, "The XML you provided was not well-formed or did not validate against our published schema";
+    MetadataTooLarge => BAD_REQUEST, "Your metadata headers exceed the maximum allowed metadata size";
+    MethodNotAllowed => METHOD_NOT_ALLOWED, "The specified method is not allowed against this resource.";
+    MissingContentLength => LENGTH_REQUIRED, "You must provide the Content-Length HTTP header.";
+    MissingSecurityHeader => BAD_REQUEST, "Your request is missing a required header.";
+    NoSuchBucket => NOT_FOUND, "The specified bucket does not exist";
+    NoSuchKey => NOT_FOUND, "The specified key does not exist.";
+    NoSuchUpload => NOT_FOUND, "The specified upload does not exist. The upload ID may be invalid, or the upload may have been aborted or completed.";
+    NotImplemented => NOT_IMPLEMENTED, "A header you provided implies functionality that is not implemented";
+    NotModified => NOT_MODIFIED, "Not Modified";
+    PreconditionFailed => PRECONDITION_FAILED, "At least one of the pre-conditions you specified did not hold";
+    RequestHeaderSectionTooLarge => BAD_REQUEST, "Your request header section exceeds the maximum allowed size.";
+    RequestTimeTooSkewed => FORBIDDEN, "The difference between the request time and the current time is too large.";
+    SignatureDoesNotMatch => FORBIDDEN, "The request signature we calculated does not match the signature you provided. Check your key and signing method.";
+    XAmzContentSHA256Mismatch => BAD_REQUEST, "The provided 'x-amz-content-sha256' header does not match what was computed.";
+    InvalidRetentionPeriod => BAD_REQUEST, "invalid retention period";
+    ServiceUnavailable => SERVICE_UNAVAILABLE, "Please reduce your request rate.";
+}
+
+/// An S3 error as the client will see it.
+#[derive(Debug, Clone)]
+pub struct S3Error {
+    pub code: ErrorCode,
+    pub message: Cow<'static, str>,
+    /// Extra elements of the error document (`BucketName`, `Key`, ...),
+    /// never secrets.
+    pub details: Vec<(&'static str, String)>,
+}
+
+impl S3Error {
+    pub fn new(code: ErrorCode) -> Self {
+        S3Error {
+            code,
+            message: Cow::Borrowed(code.default_message()),
+            details: Vec::new(),
+        }
+    }
+    pub fn msg(code: ErrorCode, message: impl Into<Cow<'static, str>>) -> Self {
+        S3Error {
+            code,
+            message: message.into(),
+            details: Vec::new(),
+        }
+    }
+    pub fn with(mut self, name: &'static str, value: impl Into<String>) -> Self {
+        self.details.push((name, value.into()));
+        self
+    }
+    /// An internal failure: logged with its cause, reported without it.
+    pub fn internal(cause: impl std::fmt::Display) -> Self {
+        tracing::error!(error = %cause, "internal error");
+        S3Error::new(ErrorCode::InternalError)
+    }
+}
+
+impl From<latchkey_storage::StorageError> for S3Error {
+    fn from(e: latchkey_storage::StorageError) -> Self {
+        S3Error::internal(e)
+    }
+}
+
+pub type S3Result<T> = Result<T, S3Error>;

@@ -1,0 +1,20 @@
+//! The latchkey server: S3 (and, later, IAM and STS) on one port.
+//!
+//! Layers, top to bottom: [`server`] accepts connections; [`service`] takes a
+//! request through [`auth`] (who), [`router`] (what), [`authz`] (may they)
+//! and the [`s3`] handlers; handlers use `latchkey-storage`.
+
+pub mod auth;
+pub mod authz;
+pub mod body;
+pub mod bootstrap;
+pub mod checksum;
+pub mod config;
+pub mod error;
+pub mod response;
+pub mod router;
+pub mod s3;
+pub mod server;
+pub mod service;
+pub mod state;
+pub mod xml;

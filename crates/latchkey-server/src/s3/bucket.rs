@@ -1,0 +1,244 @@
+//! Bucket operations.
+
+use super::S3Request;
+use crate::error::{ErrorCode, S3Error, S3Result};
+use crate::response::{self, HttpResponse};
+use crate::state::AppState;
+use crate::xml::{self, XmlWriter, S3_NS};
+use http::StatusCode;
+use latchkey_storage::{Bucket, StorageError};
+use serde::Deserialize;
+use std::sync::Arc;
+
+/// S3's general-purpose bucket naming rules.
+pub fn validate_bucket_name(name: &str) -> S3Result<()> {
+    let bad = || S3Error::new(ErrorCode::InvalidBucketName).with("BucketName", name);
+    let b = name.as_bytes();
+    if !(3..=63).contains(&b.len()) {
+        return Err(bad());
+    }
+    if !b
+        .iter()
+        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'.' || *c == b'-')
+    {
+        return Err(bad());
+    }
+    let alnum = |c: u8| c.is_ascii_lowercase() || c.is_ascii_digit();
+    if !alnum(b[0]) || !alnum(b[b.len() - 1]) {
+        return Err(bad());
+    }
+    if name.contains("..") || name.contains(".-") || name.contains("-.") {
+        return Err(bad());
+    }
+    if name.parse::<std::net::Ipv4Addr>().is_ok() {
+        return Err(bad());
+    }
+    if name.starts_with("xn--")
+        || name.starts_with("sthree-")
+        || name.starts_with("amzn-s3-demo-")
+        || name.ends_with("-s3alias")
+        || name.ends_with("--ol-s3")
+        || name.ends_with(".mrap")
+        || name.ends_with("--x-s3")
+    {
+        return Err(bad());
+    }
+    Ok(())
+}
+
+/// A plausible AWS region name such as `eu-west-1` or `us-gov-west-1`.
+fn valid_region(r: &str) -> bool {
+    let parts: Vec<&str> = r.split('-').collect();
+    parts.len() >= 3
+        && parts[..parts.len() - 1]
+            .iter()
+            .all(|p| !p.is_empty() && p.bytes().all(|c| c.is_ascii_lowercase()))
+        && parts[parts.len() - 1].parse::<u8>().is_ok()
+}
+
+pub async fn list_buckets(state: &Arc<AppState>, req: &S3Request) -> S3Result<HttpResponse> {
+    let p = req
+        .principal
+        .as_ref()
+        .ok_or_else(|| S3Error::new(ErrorCode::AccessDenied))?;
+    let account_id = p.account_id.clone();
+    let (account, buckets) = state
+        .meta(move |m| Ok((m.get_account(&account_id)?, m.list_buckets(&account_id)?)))
+        .await?;
+    let account = account.ok_or_else(|| S3Error::internal("principal's account is missing"))?;
+    let mut w = XmlWriter::new("ListAllMyBucketsResult", Some(S3_NS));
+    w.open("Owner")
+        .elem("ID", &account.canonical_id)
+        .elem("DisplayName", &account.name)
+        .close();
+    w.open("Buckets");
+    for b in &buckets {
+        w.open("Bucket")
+            .elem("Name", &b.name)
+            .elem("CreationDate", xml::iso8601(b.created))
+            .elem("BucketRegion", &b.region)
+            .close();
+    }
+    w.close();
+    Ok(response::xml(StatusCode::OK, w.finish()))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct CreateBucketConfiguration {
+    location_constraint: Option<String>,
+}
+
+pub async fn create_bucket(
+    state: &Arc<AppState>,
+    req: &mut S3Request,
+    name: &str,
+) -> S3Result<HttpResponse> {
+    let p = req
+        .principal
+        .clone()
+        .ok_or_else(|| S3Error::new(ErrorCode::AccessDenied))?;
+    validate_bucket_name(name)?;
+    let body = req.body.read_all(xml::MAX_XML_BODY).await?;
+    let mut region = state.config.region.clone();
+    if !body.iter().all(u8::is_ascii_whitespace) {
+        let cfg: CreateBucketConfiguration = xml::parse(&body)?;
+        if let Some(lc) = cfg
+            .location_constraint
+            .map(|s| s.trim().to_string())
+            .filter(|s| !s.is_empty())
+        {
+            // S3 rejects an explicit us-east-1: that region is the default and
+            // is requested by leaving the constraint out.
+            if lc == "us-east-1" || !valid_region(&lc) {
+                return Err(S3Error::msg(
+                    ErrorCode::InvalidLocationConstraint,
+                    "The specified location-constraint is not valid",
+                )
+                .with("LocationConstraint", lc));
+            }
+            region = lc;
+        }
+    }
+    if let Some(acl) = req.header("x-amz-acl") {
+        if !matches!(
+            acl,
+            "private"
+                | "public-read"
+                | "public-read-write"
+                | "authenticated-read"
+                | "log-delivery-write"
+                | "bucket-owner-read"
+                | "bucket-owner-full-control"
+                | "aws-exec-read"
+        ) {
+            return Err(S3Error::msg(
+                ErrorCode::InvalidArgument,
+                "Invalid canned ACL.",
+            ));
+        }
+    }
+    let bucket = Bucket {
+        name: name.to_string(),
+        account_id: p.account_id.clone(),
+        region,
+        created: req.now,
+    };
+    let b2 = bucket.clone();
+    match state.meta(move |m| m.create_bucket(&b2)).await {
+        Ok(()) => {}
+        Err(StorageError::AlreadyExists) => {
+            let n = name.to_string();
+            let existing = state.meta(move |m| m.get_bucket(&n)).await?;
+            return Err(match existing {
+                Some(b) if b.account_id == p.account_id => {
+                    S3Error::new(ErrorCode::BucketAlreadyOwnedByYou).with("BucketName", name)
+                }
+                _ => S3Error::new(ErrorCode::BucketAlreadyExists).with("BucketName", name),
+            });
+        }
+        Err(e) => return Err(e.into()),
+    }
+    tracing::info!(bucket = name, account = %p.account_id, "bucket created");
+    let mut r = response::status(StatusCode::OK);
+    response::set_header(&mut r, "location", &format!("/{name}"));
+    Ok(r)
+}
+
+pub fn head_bucket(b: &Bucket) -> S3Result<HttpResponse> {
+    let mut r = response::status(StatusCode::OK);
+    response::set_header(&mut r, "x-amz-bucket-region", &b.region);
+    Ok(r)
+}
+
+pub async fn delete_bucket(state: &Arc<AppState>, b: &Bucket) -> S3Result<HttpResponse> {
+    let n = b.name.clone();
+    match state.meta(move |m| m.delete_bucket(&n)).await {
+        Ok(()) => Ok(response::status(StatusCode::NO_CONTENT)),
+        Err(StorageError::Conflict(_)) => {
+            Err(S3Error::new(ErrorCode::BucketNotEmpty).with("BucketName", b.name.clone()))
+        }
+        Err(StorageError::NotFound) => {
+            Err(S3Error::new(ErrorCode::NoSuchBucket).with("BucketName", b.name.clone()))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+pub fn get_location(b: &Bucket) -> S3Result<HttpResponse> {
+    // us-east-1 is reported as an empty constraint, as S3 does.
+    let region = if b.region == "us-east-1" {
+        ""
+    } else {
+        b.region.as_str()
+    };
+    let doc = format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<LocationConstraint xmlns=\"{S3_NS}\">{}</LocationConstraint>",
+        quick_xml::escape::escape(region)
+    );
+    Ok(response::xml(StatusCode::OK, doc))
+}
+
+/// Versioning is not supported yet: every bucket is unversioned, which S3
+/// reports as an empty configuration.
+pub fn get_versioning() -> S3Result<HttpResponse> {
+    Ok(response::xml(
+        StatusCode::OK,
+        XmlWriter::new("VersioningConfiguration", Some(S3_NS)).finish(),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bucket_names_follow_s3_rules() {
+        for ok in ["abc", "my-bucket.example", "a1b2c3", &"a".repeat(63)] {
+            assert!(validate_bucket_name(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "ab",
+            "ABC",
+            "-abc",
+            "abc-",
+            "a..b",
+            "a.-b",
+            "192.168.5.4",
+            "xn--abc",
+            "abc-s3alias",
+            "a_b",
+            &"a".repeat(64),
+        ] {
+            assert!(validate_bucket_name(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn regions_look_like_aws_regions() {
+        assert!(valid_region("eu-west-1"));
+        assert!(valid_region("us-gov-west-1"));
+        assert!(!valid_region("moon"));
+        assert!(!valid_region("EU-west-1"));
+    }
+}

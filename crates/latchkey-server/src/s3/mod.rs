@@ -1,0 +1,248 @@
+//! S3 operations: one file per family, dispatched from [`handle`].
+
+mod bucket;
+mod copy;
+pub mod headers;
+mod list;
+mod multipart;
+mod object;
+
+use crate::auth::{AuthType, Principal};
+use crate::authz::{authorize, AccessRequest};
+use crate::body::RequestBody;
+use crate::error::{ErrorCode, S3Error, S3Result};
+use crate::response::HttpResponse;
+use crate::router::{Endpoint, Query};
+use crate::state::AppState;
+use latchkey_storage::{Bucket, Segment, StorageError};
+use std::sync::Arc;
+use time::OffsetDateTime;
+
+/// An authenticated S3 request, ready for its handler.
+pub struct S3Request {
+    pub endpoint: Endpoint,
+    pub headers: http::HeaderMap,
+    pub query: Query,
+    pub body: RequestBody,
+    pub principal: Option<Principal>,
+    pub auth_type: AuthType,
+    pub now: OffsetDateTime,
+}
+
+impl S3Request {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+}
+
+pub async fn handle(state: &Arc<AppState>, mut req: S3Request) -> S3Result<HttpResponse> {
+    if req.principal.is_none() {
+        // Nothing is public until bucket policies exist; say so before
+        // revealing whether the bucket exists.
+        authorize(
+            None,
+            &AccessRequest {
+                action: req.endpoint.action(),
+                resource: &req.endpoint.resource_arn(),
+                resource_account: None,
+            },
+        )?;
+    }
+    let bucket = match &req.endpoint {
+        Endpoint::ListBuckets | Endpoint::CreateBucket { .. } => None,
+        e => {
+            let name = e
+                .bucket()
+                .expect("every other endpoint names a bucket")
+                .to_string();
+            Some(load_bucket(state, &name).await?)
+        }
+    };
+    authorize(
+        req.principal.as_ref(),
+        &AccessRequest {
+            action: req.endpoint.action(),
+            resource: &req.endpoint.resource_arn(),
+            resource_account: bucket.as_ref().map(|b| b.account_id.as_str()),
+        },
+    )?;
+    let endpoint = req.endpoint.clone();
+    use Endpoint::*;
+    match (endpoint, bucket) {
+        (ListBuckets, _) => bucket::list_buckets(state, &req).await,
+        (CreateBucket { bucket }, _) => bucket::create_bucket(state, &mut req, &bucket).await,
+        (HeadBucket { .. }, Some(b)) => bucket::head_bucket(&b),
+        (DeleteBucket { .. }, Some(b)) => bucket::delete_bucket(state, &b).await,
+        (GetBucketLocation { .. }, Some(b)) => bucket::get_location(&b),
+        (GetBucketVersioning { .. }, Some(_)) => bucket::get_versioning(),
+        (ListObjects { .. }, Some(b)) => list::list_objects(state, &req, &b, false).await,
+        (ListObjectsV2 { .. }, Some(b)) => list::list_objects(state, &req, &b, true).await,
+        (ListMultipartUploads { .. }, Some(b)) => multipart::list_uploads(state, &req, &b).await,
+        (DeleteObjects { .. }, Some(b)) => object::delete_objects(state, &mut req, &b).await,
+        (PutObject { key, .. }, Some(b)) => object::put_object(state, &mut req, &b, &key).await,
+        (CopyObject { key, .. }, Some(b)) => copy::copy_object(state, &mut req, &b, &key).await,
+        (GetObject { key, .. }, Some(b)) => object::get_object(state, &req, &b, &key, false).await,
+        (HeadObject { key, .. }, Some(b)) => object::get_object(state, &req, &b, &key, true).await,
+        (DeleteObject { key, .. }, Some(b)) => object::delete_object(state, &b, &key).await,
+        (GetObjectTagging { key, .. }, Some(b)) => object::get_tagging(state, &b, &key).await,
+        (PutObjectTagging { key, .. }, Some(b)) => {
+            object::put_tagging(state, &mut req, &b, &key).await
+        }
+        (DeleteObjectTagging { key, .. }, Some(b)) => object::delete_tagging(state, &b, &key).await,
+        (CreateMultipartUpload { key, .. }, Some(b)) => {
+            multipart::create(state, &req, &b, &key).await
+        }
+        (
+            UploadPart {
+                key,
+                upload_id,
+                part_number,
+                ..
+            },
+            Some(b),
+        ) => multipart::upload_part(state, &mut req, &b, &key, &upload_id, part_number).await,
+        (
+            UploadPartCopy {
+                key,
+                upload_id,
+                part_number,
+                ..
+            },
+            Some(b),
+        ) => copy::upload_part_copy(state, &mut req, &b, &key, &upload_id, part_number).await,
+        (CompleteMultipartUpload { key, upload_id, .. }, Some(b)) => {
+            multipart::complete(state, &mut req, &b, &key, &upload_id).await
+        }
+        (AbortMultipartUpload { key, upload_id, .. }, Some(b)) => {
+            multipart::abort(state, &b, &key, &upload_id).await
+        }
+        (ListParts { key, upload_id, .. }, Some(b)) => {
+            multipart::list_parts(state, &req, &b, &key, &upload_id).await
+        }
+        (_, None) => Err(S3Error::internal("bucket endpoint without a bucket")),
+    }
+}
+
+pub async fn load_bucket(state: &AppState, name: &str) -> S3Result<Bucket> {
+    let n = name.to_string();
+    state
+        .meta(move |m| m.get_bucket(&n))
+        .await?
+        .ok_or_else(|| S3Error::new(ErrorCode::NoSuchBucket).with("BucketName", name))
+}
+
+/// S3's limit on key length, in bytes of UTF-8.
+pub const MAX_KEY_LEN: usize = 1024;
+
+pub fn validate_key(key: &str) -> S3Result<()> {
+    if key.len() > MAX_KEY_LEN {
+        return Err(S3Error::new(ErrorCode::KeyTooLongError)
+            .with("Size", key.len().to_string())
+            .with("MaxSizeAllowed", MAX_KEY_LEN.to_string()));
+    }
+    Ok(())
+}
+
+/// Streams `body` into a new blob. On any failure the blob is discarded and
+/// nothing refers to it.
+pub async fn store_body(
+    state: &AppState,
+    body: &mut RequestBody,
+) -> S3Result<(latchkey_storage::BlobId, crate::body::BodyDigest)> {
+    let mut writer = state.blobs.create().await?;
+    loop {
+        match body.next_chunk().await {
+            Ok(Some(chunk)) => {
+                if let Err(e) = writer.write(&chunk).await {
+                    writer.abort().await;
+                    return Err(e.into());
+                }
+            }
+            Ok(None) => break,
+            Err(e) => {
+                writer.abort().await;
+                return Err(e);
+            }
+        }
+    }
+    let digest = body
+        .digest()
+        .cloned()
+        .ok_or_else(|| S3Error::internal("body finished without a digest"))?;
+    let id = writer.finish().await?;
+    Ok((id, digest))
+}
+
+/// Deletes blobs that metadata no longer names. Failures only leave orphans,
+/// which start-up reclaims, so they are logged, not returned.
+pub async fn release_blobs(state: &AppState, blobs: Vec<latchkey_storage::BlobId>) {
+    for b in blobs {
+        if let Err(e) = state.blobs.delete(&b).await {
+            tracing::warn!(blob = b.as_str(), error = %e, "could not delete unreferenced blob");
+        }
+    }
+}
+
+/// A blob's reader positioned at `offset` bytes into the object.
+pub async fn open_segments(
+    state: &AppState,
+    segments: &[Segment],
+    start: u64,
+    len: u64,
+) -> S3Result<crate::response::Body> {
+    use futures_util::StreamExt;
+    use http_body_util::BodyExt;
+    use tokio::io::AsyncReadExt;
+
+    // Work out which segments the range touches, and where in each.
+    let mut plan = Vec::new();
+    let mut pos = 0u64;
+    let end = start + len;
+    for s in segments {
+        let seg_start = pos;
+        let seg_end = pos + s.size;
+        pos = seg_end;
+        if seg_end <= start || seg_start >= end {
+            continue;
+        }
+        let from = start.max(seg_start) - seg_start;
+        let to = end.min(seg_end) - seg_start;
+        plan.push((s.blob.clone(), from, to - from));
+    }
+    // Open the first segment now so a missing blob is an error status, not a
+    // truncated body.
+    let mut readers = Vec::with_capacity(plan.len());
+    if let Some((blob, from, n)) = plan.first() {
+        let r = state.blobs.open(blob, *from).await.map_err(|e| match e {
+            StorageError::NotFound => S3Error::new(ErrorCode::NoSuchKey),
+            e => e.into(),
+        })?;
+        readers.push(r.take(*n));
+    }
+    let blobs = state.blobs.clone();
+    let rest: Vec<_> = plan.into_iter().skip(1).collect();
+    let first = futures_util::stream::iter(readers).map(Ok::<_, std::io::Error>);
+    let later = futures_util::stream::iter(rest).then(move |(blob, from, n)| {
+        let blobs = blobs.clone();
+        async move {
+            let r = blobs
+                .open(&blob, from)
+                .await
+                .map_err(std::io::Error::other)?;
+            Ok(r.take(n))
+        }
+    });
+    let stream = first
+        .chain(later)
+        .map(|r| match r {
+            Ok(reader) => {
+                tokio_util::io::ReaderStream::with_capacity(reader, 256 * 1024).left_stream()
+            }
+            Err(e) => futures_util::stream::once(async move { Err(e) }).right_stream(),
+        })
+        .flatten()
+        .map(|r| r.map(http_body::Frame::data));
+    Ok(BodyExt::boxed_unsync(http_body_util::StreamBody::new(
+        stream,
+    )))
+}

@@ -1,0 +1,397 @@
+//! PutObject, GetObject, HeadObject, DeleteObject(s), object tagging.
+
+use super::headers::{self, Precondition, RangeRequest};
+use super::{release_blobs, store_body, validate_key, S3Request};
+use crate::checksum::ChecksumAlgorithm;
+use crate::error::{ErrorCode, S3Error, S3Result};
+use crate::response::{self, set_header, HttpResponse};
+use crate::state::AppState;
+use crate::xml::{self, XmlWriter, S3_NS};
+use http::StatusCode;
+use latchkey_storage::{Bucket, ObjectRecord, Segment, StorageError, StoredChecksum};
+use serde::Deserialize;
+use std::sync::Arc;
+
+/// The algorithm named by `x-amz-checksum-algorithm` / `x-amz-sdk-checksum-algorithm`.
+pub fn requested_checksum_algorithm(req: &S3Request) -> S3Result<Option<ChecksumAlgorithm>> {
+    match req
+        .header("x-amz-checksum-algorithm")
+        .or_else(|| req.header("x-amz-sdk-checksum-algorithm"))
+    {
+        None => Ok(None),
+        Some(v) => ChecksumAlgorithm::from_name(v).map(Some).ok_or_else(|| {
+            S3Error::msg(
+                ErrorCode::InvalidRequest,
+                format!("Checksum algorithm {v} is not supported."),
+            )
+        }),
+    }
+}
+
+pub async fn put_object(
+    state: &Arc<AppState>,
+    req: &mut S3Request,
+    bucket: &Bucket,
+    key: &str,
+) -> S3Result<HttpResponse> {
+    validate_key(key)?;
+    let mut attrs = headers::object_attrs_from_request(&req.headers)?;
+    if req.body.declared_length().is_none() && req.header("transfer-encoding").is_none() {
+        return Err(S3Error::new(ErrorCode::MissingContentLength));
+    }
+    if let Some(len) = req.body.declared_length() {
+        if len > state.config.max_object_size {
+            return Err(S3Error::new(ErrorCode::EntityTooLarge)
+                .with("ProposedSize", len.to_string())
+                .with("MaxSizeAllowed", state.config.max_object_size.to_string()));
+        }
+    }
+    let requested_alg = requested_checksum_algorithm(req)?;
+    let (blob, digest) = store_body(state, &mut req.body).await?;
+    attrs.checksum = match digest.checksum.clone() {
+        Some((alg, value)) => {
+            if requested_alg.is_some_and(|r| r != alg) {
+                super::release_blobs(state, vec![blob]).await;
+                return Err(S3Error::msg(
+                    ErrorCode::InvalidRequest,
+                    "The checksum algorithm does not match the checksum sent.",
+                ));
+            }
+            Some(StoredChecksum {
+                algorithm: alg.name().to_string(),
+                value,
+                full_object: true,
+            })
+        }
+        None => None,
+    };
+    let record = ObjectRecord {
+        bucket: bucket.name.clone(),
+        key: key.to_string(),
+        segments: vec![Segment {
+            blob: blob.clone(),
+            size: digest.size,
+        }],
+        size: digest.size,
+        etag: hex::encode(digest.md5),
+        last_modified: req.now,
+        owner_account: bucket.account_id.clone(),
+        attrs,
+    };
+    let r2 = record.clone();
+    let replaced = match state.meta(move |m| m.put_object(&r2)).await {
+        Ok(r) => r,
+        Err(e) => {
+            release_blobs(state, vec![blob]).await;
+            return Err(e.into());
+        }
+    };
+    release_blobs(state, replaced.blobs).await;
+    let mut r = response::status(StatusCode::OK);
+    set_header(&mut r, "etag", &headers::quoted_etag(&record.etag));
+    if let Some(c) = &record.attrs.checksum {
+        if let Some(alg) = ChecksumAlgorithm::from_name(&c.algorithm) {
+            set_header(&mut r, alg.header(), &c.value);
+            set_header(&mut r, "x-amz-checksum-type", "FULL_OBJECT");
+        }
+    }
+    Ok(r)
+}
+
+pub async fn load_object(state: &AppState, bucket: &str, key: &str) -> S3Result<ObjectRecord> {
+    let (b, k) = (bucket.to_string(), key.to_string());
+    state
+        .meta(move |m| m.get_object(&b, &k))
+        .await?
+        .ok_or_else(|| S3Error::new(ErrorCode::NoSuchKey).with("Key", key))
+}
+
+const RESPONSE_OVERRIDES: [(&str, &str); 6] = [
+    ("response-content-type", "content-type"),
+    ("response-content-language", "content-language"),
+    ("response-expires", "expires"),
+    ("response-cache-control", "cache-control"),
+    ("response-content-disposition", "content-disposition"),
+    ("response-content-encoding", "content-encoding"),
+];
+
+pub async fn get_object(
+    state: &Arc<AppState>,
+    req: &S3Request,
+    bucket: &Bucket,
+    key: &str,
+    head: bool,
+) -> S3Result<HttpResponse> {
+    let o = load_object(state, &bucket.name, key).await?;
+    match headers::evaluate_preconditions(&req.headers, "", &o.etag, o.last_modified) {
+        Precondition::Proceed => {}
+        Precondition::Failed => {
+            return Err(S3Error::new(ErrorCode::PreconditionFailed).with("Condition", "If-Match"))
+        }
+        Precondition::NotModified => {
+            let mut r = response::status(StatusCode::NOT_MODIFIED);
+            set_header(&mut r, "etag", &headers::quoted_etag(&o.etag));
+            set_header(
+                &mut r,
+                "last-modified",
+                &headers::http_date(o.last_modified),
+            );
+            return Ok(r);
+        }
+    }
+    let multipart = o.etag.contains('-');
+    // partNumber selects one part of a multipart object (the whole object is
+    // part 1 of a single-part one).
+    let part_range = match req.query.get("partNumber") {
+        None => None,
+        Some(pn) => {
+            let n: usize = pn
+                .parse()
+                .ok()
+                .filter(|n| (1..=10000).contains(n))
+                .ok_or_else(|| {
+                    S3Error::msg(
+                        ErrorCode::InvalidArgument,
+                        "Part number must be an integer between 1 and 10000, inclusive",
+                    )
+                })?;
+            if req.header("range").is_some() {
+                return Err(S3Error::msg(
+                    ErrorCode::InvalidRequest,
+                    "Cannot specify both Range header and partNumber query parameter",
+                ));
+            }
+            let count = if multipart { o.segments.len() } else { 1 };
+            if n > count {
+                return Err(S3Error::new(ErrorCode::InvalidRange)
+                    .with("ActualObjectSize", o.size.to_string()));
+            }
+            if multipart {
+                let start: u64 = o.segments[..n - 1].iter().map(|s| s.size).sum();
+                Some((start, o.segments[n - 1].size, count))
+            } else {
+                Some((0, o.size, 1))
+            }
+        }
+    };
+    let range = match (&part_range, req.header("range")) {
+        (Some((start, len, _)), _) => {
+            if *len == o.size {
+                RangeRequest::Full
+            } else {
+                RangeRequest::Partial {
+                    start: *start,
+                    len: *len,
+                }
+            }
+        }
+        (None, Some(v)) => headers::parse_range(v, o.size)?,
+        (None, None) => RangeRequest::Full,
+    };
+    let (start, len, status) = match range {
+        RangeRequest::Full => (0, o.size, StatusCode::OK),
+        RangeRequest::Partial { start, len } => (start, len, StatusCode::PARTIAL_CONTENT),
+    };
+    let body = if head || len == 0 {
+        response::empty()
+    } else {
+        super::open_segments(state, &o.segments, start, len).await?
+    };
+    let mut r = http::Response::new(body);
+    *r.status_mut() = status;
+    let checksum_mode = req
+        .header("x-amz-checksum-mode")
+        .is_some_and(|v| v.eq_ignore_ascii_case("ENABLED"));
+    // A checksum describes the whole object; S3 omits it for ranges.
+    headers::write_object_headers(&mut r, &o, checksum_mode && status == StatusCode::OK);
+    set_header(&mut r, "content-length", &len.to_string());
+    if status == StatusCode::PARTIAL_CONTENT {
+        set_header(
+            &mut r,
+            "content-range",
+            &format!("bytes {}-{}/{}", start, start + len - 1, o.size),
+        );
+    }
+    if let Some((_, _, count)) = part_range {
+        if multipart {
+            set_header(&mut r, "x-amz-mp-parts-count", &count.to_string());
+        }
+    }
+    for (param, header) in RESPONSE_OVERRIDES {
+        if let Some(v) = req.query.get(param) {
+            set_header(&mut r, header, v);
+        }
+    }
+    Ok(r)
+}
+
+pub async fn delete_object(
+    state: &Arc<AppState>,
+    bucket: &Bucket,
+    key: &str,
+) -> S3Result<HttpResponse> {
+    let (b, k) = (bucket.name.clone(), key.to_string());
+    // Deleting a key that does not exist succeeds, as in S3.
+    if let Some(old) = state.meta(move |m| m.delete_object(&b, &k)).await? {
+        release_blobs(state, old.segments.into_iter().map(|s| s.blob).collect()).await;
+    }
+    Ok(response::status(StatusCode::NO_CONTENT))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct DeleteRequest {
+    #[serde(default)]
+    quiet: Option<bool>,
+    #[serde(default, rename = "Object")]
+    objects: Vec<DeleteEntry>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct DeleteEntry {
+    key: String,
+    #[serde(default)]
+    version_id: Option<String>,
+}
+
+pub async fn delete_objects(
+    state: &Arc<AppState>,
+    req: &mut S3Request,
+    bucket: &Bucket,
+) -> S3Result<HttpResponse> {
+    let has_integrity = req.header("content-md5").is_some()
+        || ChecksumAlgorithm::ALL
+            .iter()
+            .any(|a| req.header(a.header()).is_some())
+        || req.header("x-amz-trailer").is_some();
+    let body = req.body.read_all(xml::MAX_XML_BODY).await?;
+    if !has_integrity {
+        return Err(S3Error::msg(
+            ErrorCode::InvalidRequest,
+            "Missing required header for this request: Content-MD5",
+        ));
+    }
+    let parsed: DeleteRequest = xml::parse(&body)?;
+    if parsed.objects.is_empty() || parsed.objects.len() > 1000 {
+        return Err(S3Error::new(ErrorCode::MalformedXML));
+    }
+    let quiet = parsed.quiet.unwrap_or(false);
+    let mut w = XmlWriter::new("DeleteResult", Some(S3_NS));
+    for entry in parsed.objects {
+        if let Some(v) = entry.version_id.as_deref().filter(|v| *v != "null") {
+            w.open("Error")
+                .elem("Key", &entry.key)
+                .elem("VersionId", v)
+                .elem("Code", "NoSuchVersion")
+                .elem("Message", "The specified version does not exist.")
+                .close();
+            continue;
+        }
+        if entry.key.len() > super::MAX_KEY_LEN {
+            w.open("Error")
+                .elem("Key", &entry.key)
+                .elem("Code", "KeyTooLongError")
+                .elem("Message", "Your key is too long")
+                .close();
+            continue;
+        }
+        let (b, k) = (bucket.name.clone(), entry.key.clone());
+        match state.meta(move |m| m.delete_object(&b, &k)).await {
+            Ok(old) => {
+                if let Some(old) = old {
+                    release_blobs(state, old.segments.into_iter().map(|s| s.blob).collect()).await;
+                }
+                if !quiet {
+                    w.open("Deleted").elem("Key", &entry.key).close();
+                }
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "delete failed");
+                w.open("Error")
+                    .elem("Key", &entry.key)
+                    .elem("Code", "InternalError")
+                    .elem("Message", ErrorCode::InternalError.default_message())
+                    .close();
+            }
+        }
+    }
+    Ok(response::xml(StatusCode::OK, w.finish()))
+}
+
+pub async fn get_tagging(
+    state: &Arc<AppState>,
+    bucket: &Bucket,
+    key: &str,
+) -> S3Result<HttpResponse> {
+    let o = load_object(state, &bucket.name, key).await?;
+    let mut w = XmlWriter::new("Tagging", Some(S3_NS));
+    w.open("TagSet");
+    for (k, v) in &o.attrs.tags {
+        w.open("Tag").elem("Key", k).elem("Value", v).close();
+    }
+    w.close();
+    Ok(response::xml(StatusCode::OK, w.finish()))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct Tagging {
+    tag_set: TagSet,
+}
+
+#[derive(Deserialize)]
+struct TagSet {
+    #[serde(default, rename = "Tag")]
+    tags: Vec<Tag>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct Tag {
+    key: String,
+    #[serde(default)]
+    value: String,
+}
+
+pub async fn put_tagging(
+    state: &Arc<AppState>,
+    req: &mut S3Request,
+    bucket: &Bucket,
+    key: &str,
+) -> S3Result<HttpResponse> {
+    let body = req.body.read_all(xml::MAX_XML_BODY).await?;
+    let parsed: Tagging = xml::parse(&body)?;
+    let tags: Vec<(String, String)> = parsed
+        .tag_set
+        .tags
+        .into_iter()
+        .map(|t| (t.key, t.value))
+        .collect();
+    headers::validate_tags(&tags)?;
+    set_tags(state, bucket, key, tags).await?;
+    Ok(response::status(StatusCode::OK))
+}
+
+pub async fn delete_tagging(
+    state: &Arc<AppState>,
+    bucket: &Bucket,
+    key: &str,
+) -> S3Result<HttpResponse> {
+    set_tags(state, bucket, key, Vec::new()).await?;
+    Ok(response::status(StatusCode::NO_CONTENT))
+}
+
+async fn set_tags(
+    state: &Arc<AppState>,
+    bucket: &Bucket,
+    key: &str,
+    tags: Vec<(String, String)>,
+) -> S3Result<()> {
+    let (b, k) = (bucket.name.clone(), key.to_string());
+    match state.meta(move |m| m.set_object_tags(&b, &k, &tags)).await {
+        Ok(()) => Ok(()),
+        Err(StorageError::NotFound) => Err(S3Error::new(ErrorCode::NoSuchKey).with("Key", key)),
+        Err(e) => Err(e.into()),
+    }
+}

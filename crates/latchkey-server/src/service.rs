@@ -1,0 +1,104 @@
+//! One request, start to finish: health checks, authentication, routing, the
+//! gate, the handler, and AWS-shaped errors with request ids.
+
+use crate::auth::{authenticate, RequestHead};
+use crate::body::RequestBody;
+use crate::error::S3Error;
+use crate::response::{self, set_header, HttpResponse};
+use crate::router::{resolve_target, route, Query};
+use crate::s3::{self, S3Request};
+use crate::state::AppState;
+use http::{Method, Request, StatusCode};
+use std::sync::Arc;
+use std::time::Instant;
+use time::OffsetDateTime;
+
+fn request_id() -> String {
+    use rand::Rng;
+    let n: u64 = rand::thread_rng().gen();
+    format!("{n:016X}")
+}
+
+pub async fn handle<B>(
+    state: Arc<AppState>,
+    req: Request<B>,
+) -> Result<HttpResponse, std::convert::Infallible>
+where
+    B: http_body::Body<Data = bytes::Bytes> + Send + Sync + 'static,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let started = Instant::now();
+    let id = request_id();
+    let method = req.method().clone();
+    let path = req.uri().path().to_string();
+    let mut resp = match (&method, path.as_str()) {
+        (&Method::GET | &Method::HEAD, "/health/live" | "/health/ready") => {
+            let mut r = response::status(StatusCode::OK);
+            *r.body_mut() = response::full("ok\n");
+            r
+        }
+        _ => match dispatch(&state, req, &id).await {
+            Ok(r) => r,
+            Err(e) => response::error(&e, &path, &id, method == Method::HEAD),
+        },
+    };
+    set_header(&mut resp, "x-amz-request-id", &id);
+    set_header(&mut resp, "x-amz-id-2", &id);
+    set_header(&mut resp, "server", "latchkey");
+    // The query is left out: a pre-signed URL's query is a bearer credential.
+    tracing::info!(
+        request_id = %id,
+        method = %method,
+        path = %path,
+        status = resp.status().as_u16(),
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "request"
+    );
+    Ok(resp)
+}
+
+async fn dispatch<B>(
+    state: &Arc<AppState>,
+    req: Request<B>,
+    _id: &str,
+) -> Result<HttpResponse, S3Error>
+where
+    B: http_body::Body<Data = bytes::Bytes> + Send + Sync + 'static,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let now = OffsetDateTime::now_utc();
+    let (parts, body) = req.into_parts();
+    let raw_path = parts.uri.path().to_string();
+    let raw_query = parts.uri.query().unwrap_or("").to_string();
+    let head = RequestHead {
+        method: parts.method.as_str(),
+        raw_path: &raw_path,
+        raw_query: &raw_query,
+        headers: &parts.headers,
+    };
+    let auth = authenticate(state, &head, now).await?;
+    let host = parts
+        .headers
+        .get("host")
+        .and_then(|h| h.to_str().ok())
+        .or(parts.uri.host());
+    let target = resolve_target(host, &raw_path, &state.config.domains)?;
+    let query = Query::parse(&raw_query);
+    let endpoint = route(
+        &parts.method,
+        target,
+        &query,
+        parts.headers.contains_key("x-amz-copy-source"),
+    )?;
+    let body = RequestBody::new(body, auth.body, state.config.max_object_size);
+    let req = S3Request {
+        endpoint,
+        headers: parts.headers,
+        query,
+        body,
+        principal: auth.principal,
+        auth_type: auth.auth_type,
+        now,
+    };
+    s3::handle(state, req).await
+}
