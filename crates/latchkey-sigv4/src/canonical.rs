@@ -188,9 +188,7 @@ fn canonical_header_value(headers: &[(String, String)], name: &str, out: &mut St
 /// AWS's `Trimall`: drop leading and trailing whitespace and turn each inner
 /// run of whitespace into a single space.
 fn push_trimmed_collapsed(value: &str, out: &mut String) {
-    let mut words = value
-        .split(|c: char| c == ' ' || c == '\t')
-        .filter(|word| !word.is_empty());
+    let mut words = value.split([' ', '\t']).filter(|word| !word.is_empty());
     if let Some(word) = words.next() {
         out.push_str(word);
         for word in words {

@@ -449,13 +449,16 @@ mod tests {
         body
     }
 
+    /// Decoded data and trailers.
+    type Decoded = (Vec<u8>, Option<Vec<(String, String)>>);
+
     /// Feeds `body` in pieces of `piece` bytes; returns data, trailers, whether
     /// End was seen, or the first error.
     fn decode_all(
         mut decoder: ChunkedDecoder,
         body: &[u8],
         piece: usize,
-    ) -> Result<(Vec<u8>, Option<Vec<(String, String)>>), ChunkedError> {
+    ) -> Result<Decoded, ChunkedError> {
         let mut data = Vec::new();
         let mut trailers = None;
         let mut ended = false;

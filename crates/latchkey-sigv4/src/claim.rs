@@ -111,10 +111,8 @@ pub fn parse_authorization_header(
 ) -> Result<SignatureClaim, SigV4Error> {
     let malformed = |message: &str| SigV4Error::AuthorizationHeaderMalformed(message.to_owned());
 
-    let value = value.trim_matches(|c: char| c == ' ' || c == '\t');
-    let (algorithm, rest) = value
-        .split_once(|c: char| c == ' ' || c == '\t')
-        .unwrap_or((value, ""));
+    let value = value.trim_matches([' ', '\t']);
+    let (algorithm, rest) = value.split_once([' ', '\t']).unwrap_or((value, ""));
     if algorithm != ALGORITHM {
         return Err(SigV4Error::UnsupportedAlgorithm);
     }
@@ -123,7 +121,7 @@ pub fn parse_authorization_header(
     let mut signed_headers = None;
     let mut signature = None;
     for part in rest.split(',') {
-        let part = part.trim_matches(|c: char| c == ' ' || c == '\t');
+        let part = part.trim_matches([' ', '\t']);
         if part.is_empty() {
             continue;
         }
@@ -251,7 +249,7 @@ pub fn parse_presigned_query(
     let amz_date = parse_amz_date(date).ok_or_else(|| {
         error("X-Amz-Date must be in the ISO8601 Long Format \"yyyyMMdd'T'HHmmss'Z'\"")
     })?;
-    let expires_secs = parse_expires(expires).map_err(|message| error(message))?;
+    let expires_secs = parse_expires(expires).map_err(&error)?;
     let signed_headers = parse_signed_headers(signed_headers).map_err(|message| {
         error(&format!(
             "Error parsing the X-Amz-SignedHeaders parameter; {message}"

@@ -14,6 +14,13 @@
 //!    [`PayloadHash`]), decode it with a [`ChunkedDecoder`], seeded with a
 //!    [`ChunkSigner`] built from the signing key and the header signature.
 //!
+//! The payload hash passed to [`canonical_request`] / [`verify_signature`] is
+//! the last line of the canonical request, verbatim: for S3 header
+//! authentication the `x-amz-content-sha256` header value (required by S3);
+//! for a presigned S3 URL `UNSIGNED-PAYLOAD` (or the `X-Amz-Content-Sha256`
+//! query parameter if the URL carries one); for IAM and STS the hex SHA-256
+//! of the body.
+//!
 //! Every error maps to one AWS error code ([`SigV4Error::aws_code`],
 //! [`ChunkedError::aws_code`]). Secrets, signing keys, signatures and session
 //! tokens never appear in `Debug` output or error messages.

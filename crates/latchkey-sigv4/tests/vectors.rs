@@ -140,6 +140,13 @@ fn read(path: &Path) -> String {
     fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
+/// A case's expected files.
+struct Expected {
+    canonical_request: String,
+    string_to_sign: String,
+    signature: String,
+}
+
 /// What one case computed against what its files expect.
 fn check_signature_chain(
     failures: &mut Vec<String>,
@@ -147,10 +154,13 @@ fn check_signature_chain(
     request: &HttpRequest,
     claim: &SignatureClaim,
     opts: &CanonicalOptions,
-    expected_creq: &str,
-    expected_sts: &str,
-    expected_signature: &str,
+    expected: &Expected,
 ) {
+    let (expected_creq, expected_sts, expected_signature) = (
+        expected.canonical_request.as_str(),
+        expected.string_to_sign.as_str(),
+        expected.signature.as_str(),
+    );
     let payload_hash = sha256_hex(&request.body);
     let creq = match canonical_request(&request.parts(), &claim.signed_headers, &payload_hash, opts)
     {
@@ -266,18 +276,12 @@ fn aws4_testsuite_header_signing() {
 
         let opts = claim.canonical_options();
         assert_eq!(opts, CanonicalOptions::OTHER_SERVICES, "{name}");
-        let (creq, sts) = (file("creq"), file("sts"));
-        let expected_signature = authz.rsplit("Signature=").next().unwrap().to_owned();
-        check_signature_chain(
-            &mut failures,
-            &name,
-            &signed,
-            &claim,
-            &opts,
-            &creq,
-            &sts,
-            &expected_signature,
-        );
+        let expected = Expected {
+            canonical_request: file("creq"),
+            string_to_sign: file("sts"),
+            signature: authz.rsplit("Signature=").next().unwrap().to_owned(),
+        };
+        check_signature_chain(&mut failures, &name, &signed, &claim, &opts, &expected);
         if inconsistent {
             println!("aws4_testsuite/{name}: checked with its .authz; .req not used (see INCONSISTENT_CLASSIC_CASES)");
             continue;
@@ -289,9 +293,7 @@ fn aws4_testsuite_header_signing() {
             &unsigned,
             &claim,
             &opts,
-            &creq,
-            &sts,
-            &expected_signature,
+            &expected,
         );
         println!("aws4_testsuite/{name}: checked");
     }
@@ -383,9 +385,11 @@ fn aws_c_auth_header_and_query_signing() {
             &signed,
             &claim,
             &options(ctx.normalize, false),
-            &file("header-canonical-request.txt"),
-            &file("header-string-to-sign.txt"),
-            &file("header-signature.txt"),
+            &Expected {
+                canonical_request: file("header-canonical-request.txt"),
+                string_to_sign: file("header-string-to-sign.txt"),
+                signature: file("header-signature.txt"),
+            },
         );
         *checked.entry("header").or_default() += 1;
 
@@ -415,9 +419,11 @@ fn aws_c_auth_header_and_query_signing() {
             &signed,
             &claim,
             &options(ctx.normalize, true),
-            &file("query-canonical-request.txt"),
-            &file("query-string-to-sign.txt"),
-            &file("query-signature.txt"),
+            &Expected {
+                canonical_request: file("query-canonical-request.txt"),
+                string_to_sign: file("query-string-to-sign.txt"),
+                signature: file("query-signature.txt"),
+            },
         );
         // One hour and a second later the URL has expired.
         assert_eq!(
