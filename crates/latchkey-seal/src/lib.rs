@@ -48,12 +48,8 @@ impl MasterKey {
     pub fn sealer(&self, purpose: &str) -> Sealer {
         let hk = Hkdf::<Sha256>::new(Some(b"latchkey-seal-v1"), &self.0[..]);
         let mut okm = Zeroizing::new([0u8; 32]);
-        hk.expand(purpose.as_bytes(), &mut okm[..])
-            .expect("32 bytes is a valid HKDF-SHA256 output length");
-        Sealer {
-            cipher: XChaCha20Poly1305::new((&*okm).into()),
-            purpose: purpose.as_bytes().to_vec(),
-        }
+        hk.expand(purpose.as_bytes(), &mut okm[..]).expect("32 bytes is a valid HKDF-SHA256 output length");
+        Sealer { cipher: XChaCha20Poly1305::new((&*okm).into()), purpose: purpose.as_bytes().to_vec() }
     }
 }
 
@@ -65,9 +61,7 @@ pub struct Sealer {
 
 impl std::fmt::Debug for Sealer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Sealer")
-            .field("purpose", &String::from_utf8_lossy(&self.purpose))
-            .finish_non_exhaustive()
+        f.debug_struct("Sealer").field("purpose", &String::from_utf8_lossy(&self.purpose)).finish_non_exhaustive()
     }
 }
 
@@ -77,13 +71,7 @@ impl Sealer {
         let aad = self.aad();
         let ct = self
             .cipher
-            .encrypt(
-                XNonce::from_slice(&nonce),
-                Payload {
-                    msg: plaintext,
-                    aad: &aad,
-                },
-            )
+            .encrypt(XNonce::from_slice(&nonce), Payload { msg: plaintext, aad: &aad })
             .expect("XChaCha20-Poly1305 encryption cannot fail for in-memory buffers");
         let mut out = Vec::with_capacity(1 + NONCE_LEN + ct.len());
         out.push(VERSION);
@@ -143,10 +131,7 @@ mod tests {
 
     #[test]
     fn a_short_master_key_is_rejected() {
-        assert_eq!(
-            MasterKey::from_bytes(&[0; 31]).unwrap_err(),
-            SealError::BadMasterKey
-        );
+        assert_eq!(MasterKey::from_bytes(&[0; 31]).unwrap_err(), SealError::BadMasterKey);
     }
 
     #[test]

@@ -64,43 +64,26 @@ mod tests {
     use super::*;
 
     fn root(account: &str) -> Principal {
-        Principal {
-            account_id: account.into(),
-            kind: PrincipalKind::AccountRoot,
-            access_key_id: "AKIAEXAMPLE".into(),
-        }
+        Principal { account_id: account.into(), kind: PrincipalKind::AccountRoot, access_key_id: "AKIAEXAMPLE".into() }
     }
 
     fn req(owner: Option<&'static str>) -> AccessRequest<'static> {
-        AccessRequest {
-            action: "s3:GetObject",
-            resource: "arn:aws:s3:::b/k",
-            resource_account: owner,
-        }
+        AccessRequest { action: "s3:GetObject", resource: "arn:aws:s3:::b/k", resource_account: owner }
     }
 
     #[test]
     fn the_root_of_the_owning_account_is_allowed() {
-        assert_eq!(
-            decide(Some(&root("111111111111")), &req(Some("111111111111"))),
-            Decision::Allow
-        );
+        assert_eq!(decide(Some(&root("111111111111")), &req(Some("111111111111"))), Decision::Allow);
     }
 
     #[test]
     fn the_root_of_another_account_is_denied() {
-        assert!(matches!(
-            decide(Some(&root("222222222222")), &req(Some("111111111111"))),
-            Decision::Deny(_)
-        ));
+        assert!(matches!(decide(Some(&root("222222222222")), &req(Some("111111111111"))), Decision::Deny(_)));
     }
 
     #[test]
     fn anonymous_requests_are_denied() {
-        assert!(matches!(
-            decide(None, &req(Some("111111111111"))),
-            Decision::Deny(_)
-        ));
+        assert!(matches!(decide(None, &req(Some("111111111111"))), Decision::Deny(_)));
     }
 
     #[test]
@@ -110,9 +93,7 @@ mod tests {
             kind: PrincipalKind::User("alice".into()),
             access_key_id: "AKIAEXAMPLE".into(),
         };
-        let Decision::Deny(why) = decide(Some(&user), &req(Some("111111111111"))) else {
-            panic!()
-        };
+        let Decision::Deny(why) = decide(Some(&user), &req(Some("111111111111"))) else { panic!() };
         assert!(why.contains("arn:aws:iam::111111111111:user/alice"));
     }
 }

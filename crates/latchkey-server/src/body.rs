@@ -24,13 +24,8 @@ pub enum PayloadMode {
 /// What the client said the body's checksum is.
 #[derive(Debug, Clone)]
 pub enum ChecksumClaim {
-    Header {
-        algorithm: ChecksumAlgorithm,
-        value: String,
-    },
-    Trailer {
-        algorithm: ChecksumAlgorithm,
-    },
+    Header { algorithm: ChecksumAlgorithm, value: String },
+    Trailer { algorithm: ChecksumAlgorithm },
 }
 
 /// Everything known about the body before reading it.
@@ -51,8 +46,7 @@ pub struct BodyDigest {
     pub checksum: Option<(ChecksumAlgorithm, String)>,
 }
 
-type Incoming =
-    http_body_util::combinators::BoxBody<Bytes, Box<dyn std::error::Error + Send + Sync>>;
+type Incoming = http_body_util::combinators::BoxBody<Bytes, Box<dyn std::error::Error + Send + Sync>>;
 
 pub struct RequestBody {
     incoming: Incoming,
@@ -73,10 +67,7 @@ fn chunk_error(e: ChunkedError) -> S3Error {
     match e {
         ChunkedError::SignatureMismatch => S3Error::new(ErrorCode::SignatureDoesNotMatch),
         ChunkedError::Truncated => S3Error::new(ErrorCode::IncompleteBody),
-        other => S3Error::msg(
-            ErrorCode::InvalidRequest,
-            format!("Malformed aws-chunked body: {other}"),
-        ),
+        other => S3Error::msg(ErrorCode::InvalidRequest, format!("Malformed aws-chunked body: {other}")),
     }
 }
 
@@ -93,9 +84,7 @@ impl RequestBody {
             PayloadMode::Chunked(d) => (Some(d), None),
         };
         let checksum = plan.checksum.map(|c| match c {
-            ChecksumClaim::Header { algorithm, value } => {
-                (algorithm, algorithm.hasher(), Some(value))
-            }
+            ChecksumClaim::Header { algorithm, value } => (algorithm, algorithm.hasher(), Some(value)),
             ChecksumClaim::Trailer { algorithm } => (algorithm, algorithm.hasher(), None),
         });
         RequestBody {
@@ -116,12 +105,7 @@ impl RequestBody {
 
     /// An empty body (for requests built internally).
     pub fn empty() -> Self {
-        let plan = BodyPlan {
-            mode: PayloadMode::Unsigned,
-            length: Some(0),
-            content_md5: None,
-            checksum: None,
-        };
+        let plan = BodyPlan { mode: PayloadMode::Unsigned, length: Some(0), content_md5: None, checksum: None };
         RequestBody::new(http_body_util::Empty::<Bytes>::new(), plan, 0)
     }
 
@@ -165,10 +149,7 @@ impl RequestBody {
                         if self.raw.len() + data.len() > 8 * 1024 * 1024 {
                             // The decoder consumes as it goes; a backlog this
                             // large means it is stuck on malformed framing.
-                            return Err(S3Error::msg(
-                                ErrorCode::InvalidRequest,
-                                "Malformed aws-chunked body",
-                            ));
+                            return Err(S3Error::msg(ErrorCode::InvalidRequest, "Malformed aws-chunked body"));
                         }
                         self.raw.extend_from_slice(&data);
                         continue;
@@ -205,10 +186,7 @@ impl RequestBody {
         }
         if let Some(expected) = self.expected_len {
             if self.received > expected {
-                return Err(S3Error::msg(
-                    ErrorCode::InvalidRequest,
-                    "The body is longer than its declared length.",
-                ));
+                return Err(S3Error::msg(ErrorCode::InvalidRequest, "The body is longer than its declared length."));
             }
         }
         self.md5.update(data);
@@ -262,20 +240,13 @@ impl RequestBody {
                 if got != claimed {
                     return Err(S3Error::msg(
                         ErrorCode::BadDigest,
-                        format!(
-                            "The {} you specified did not match the calculated checksum.",
-                            alg.name()
-                        ),
+                        format!("The {} you specified did not match the calculated checksum.", alg.name()),
                     ));
                 }
                 Some((alg, got))
             }
         };
-        self.done = Some(BodyDigest {
-            size: self.received,
-            md5,
-            checksum,
-        });
+        self.done = Some(BodyDigest { size: self.received, md5, checksum });
         Ok(())
     }
 
@@ -289,10 +260,7 @@ impl RequestBody {
         let mut out = BytesMut::new();
         while let Some(chunk) = self.next_chunk().await? {
             if out.len() + chunk.len() > limit {
-                return Err(S3Error::msg(
-                    ErrorCode::MalformedXML,
-                    "The request body is too large.",
-                ));
+                return Err(S3Error::msg(ErrorCode::MalformedXML, "The request body is too large."));
             }
             out.extend_from_slice(&chunk);
         }

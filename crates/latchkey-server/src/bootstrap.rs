@@ -5,8 +5,8 @@ use crate::state::{AppState, ServiceConfig, SECRET_KEY_PURPOSE};
 use anyhow::{bail, Context};
 use latchkey_seal::MasterKey;
 use latchkey_storage::{
-    reclaim_orphans, AccessKeyRecord, Account, BlobStore, FsBlobStore, KeyOwner, KeyStatus,
-    MetadataStore, SqliteMetadata,
+    reclaim_orphans, AccessKeyRecord, Account, BlobStore, FsBlobStore, KeyOwner, KeyStatus, MetadataStore,
+    SqliteMetadata,
 };
 use rand::Rng;
 use std::io::Write;
@@ -23,9 +23,7 @@ pub struct RootKeyInput {
 
 impl std::fmt::Debug for RootKeyInput {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RootKeyInput")
-            .field("access_key_id", &self.access_key_id)
-            .finish_non_exhaustive()
+        f.debug_struct("RootKeyInput").field("access_key_id", &self.access_key_id).finish_non_exhaustive()
     }
 }
 
@@ -34,9 +32,7 @@ const SECRET_CHARS: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwx
 
 fn random_from(alphabet: &[u8], n: usize) -> String {
     let mut rng = rand::rngs::OsRng;
-    (0..n)
-        .map(|_| alphabet[rng.gen_range(0..alphabet.len())] as char)
-        .collect()
+    (0..n).map(|_| alphabet[rng.gen_range(0..alphabet.len())] as char).collect()
 }
 
 /// A long-term access key id: `AKIA` and 16 base32 characters, as AWS's.
@@ -51,16 +47,12 @@ pub fn new_secret_access_key() -> String {
 fn new_account_id() -> String {
     let mut rng = rand::rngs::OsRng;
     // No leading zero, so the id never looks shorter than 12 digits.
-    format!(
-        "{}{:011}",
-        rng.gen_range(1..10),
-        rng.gen_range(0..100_000_000_000u64)
-    )
+    format!("{}{:011}", rng.gen_range(1..10), rng.gen_range(0..100_000_000_000u64))
 }
 
 fn validate_root_input(k: &RootKeyInput) -> anyhow::Result<()> {
-    let id_ok = (16..=128).contains(&k.access_key_id.len())
-        && k.access_key_id.bytes().all(|c| c.is_ascii_alphanumeric());
+    let id_ok =
+        (16..=128).contains(&k.access_key_id.len()) && k.access_key_id.bytes().all(|c| c.is_ascii_alphanumeric());
     if !id_ok {
         bail!("LATCHKEY_ROOT_ACCESS_KEY_ID must be 16 to 128 letters and digits");
     }
@@ -73,9 +65,7 @@ fn validate_root_input(k: &RootKeyInput) -> anyhow::Result<()> {
 fn load_or_create_master_key(dir: &Path) -> anyhow::Result<MasterKey> {
     let path = dir.join("master.key");
     match std::fs::read(&path) {
-        Ok(bytes) => {
-            MasterKey::from_bytes(&bytes).context("master.key is corrupt (expected 32 bytes)")
-        }
+        Ok(bytes) => MasterKey::from_bytes(&bytes).context("master.key is corrupt (expected 32 bytes)"),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             let mut key = [0u8; 32];
             rand::rngs::OsRng.fill(&mut key);
@@ -90,12 +80,7 @@ fn load_or_create_master_key(dir: &Path) -> anyhow::Result<MasterKey> {
 fn write_private_file(path: &Path, contents: &[u8]) -> anyhow::Result<()> {
     let tmp = path.with_extension("tmp");
     {
-        let mut f = std::fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o600)
-            .open(&tmp)?;
+        let mut f = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&tmp)?;
         f.set_permissions(std::fs::Permissions::from_mode(0o600))?;
         f.write_all(contents)?;
         f.sync_all()?;
@@ -114,37 +99,22 @@ pub async fn open(
     config: ServiceConfig,
     root_key: Option<RootKeyInput>,
 ) -> anyhow::Result<Arc<AppState>> {
-    std::fs::create_dir_all(data_dir)
-        .with_context(|| format!("creating data directory {}", data_dir.display()))?;
+    std::fs::create_dir_all(data_dir).with_context(|| format!("creating data directory {}", data_dir.display()))?;
     std::fs::set_permissions(data_dir, std::fs::Permissions::from_mode(0o700))?;
     let started = std::time::SystemTime::now();
     let master = load_or_create_master_key(data_dir)?;
-    let meta: Arc<dyn MetadataStore> =
-        Arc::new(SqliteMetadata::open(data_dir).context("opening metadata")?);
-    let blobs: Arc<dyn BlobStore> =
-        Arc::new(FsBlobStore::open(data_dir).context("opening blob store")?);
+    let meta: Arc<dyn MetadataStore> = Arc::new(SqliteMetadata::open(data_dir).context("opening metadata")?);
+    let blobs: Arc<dyn BlobStore> = Arc::new(FsBlobStore::open(data_dir).context("opening blob store")?);
     let reclaimed = reclaim_orphans(meta.as_ref(), blobs.as_ref(), started).await?;
     if reclaimed > 0 {
-        tracing::info!(
-            count = reclaimed,
-            "reclaimed orphaned blobs from an interrupted run"
-        );
+        tracing::info!(count = reclaimed, "reclaimed orphaned blobs from an interrupted run");
     }
-    let state = Arc::new(AppState {
-        config,
-        meta,
-        blobs,
-        secret_sealer: master.sealer(SECRET_KEY_PURPOSE),
-    });
+    let state = Arc::new(AppState { config, meta, blobs, secret_sealer: master.sealer(SECRET_KEY_PURPOSE) });
     ensure_operator_account(&state, data_dir, root_key)?;
     Ok(state)
 }
 
-fn ensure_operator_account(
-    state: &AppState,
-    data_dir: &Path,
-    root_key: Option<RootKeyInput>,
-) -> anyhow::Result<()> {
+fn ensure_operator_account(state: &AppState, data_dir: &Path, root_key: Option<RootKeyInput>) -> anyhow::Result<()> {
     if let Some(k) = &root_key {
         validate_root_input(k)?;
     }
@@ -194,9 +164,7 @@ fn ensure_operator_account(
         created: now,
     })?;
     if generated {
-        let file = format!(
-            "[latchkey]\naws_access_key_id = {access_key_id}\naws_secret_access_key = {secret}\n"
-        );
+        let file = format!("[latchkey]\naws_access_key_id = {access_key_id}\naws_secret_access_key = {secret}\n");
         let path = data_dir.join("root-credentials");
         write_private_file(&path, file.as_bytes())?;
         // Printed once, on stdout, never through the log.

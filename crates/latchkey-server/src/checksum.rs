@@ -14,13 +14,7 @@ pub enum ChecksumAlgorithm {
 }
 
 impl ChecksumAlgorithm {
-    pub const ALL: [ChecksumAlgorithm; 5] = [
-        Self::Crc32,
-        Self::Crc32c,
-        Self::Crc64Nvme,
-        Self::Sha1,
-        Self::Sha256,
-    ];
+    pub const ALL: [ChecksumAlgorithm; 5] = [Self::Crc32, Self::Crc32c, Self::Crc64Nvme, Self::Sha1, Self::Sha256];
 
     /// `CRC32`, as in `x-amz-checksum-algorithm` and XML.
     pub fn name(self) -> &'static str {
@@ -56,15 +50,11 @@ impl ChecksumAlgorithm {
     }
 
     pub fn from_name(name: &str) -> Option<Self> {
-        Self::ALL
-            .into_iter()
-            .find(|a| a.name().eq_ignore_ascii_case(name))
+        Self::ALL.into_iter().find(|a| a.name().eq_ignore_ascii_case(name))
     }
 
     pub fn from_header(name: &str) -> Option<Self> {
-        Self::ALL
-            .into_iter()
-            .find(|a| a.header().eq_ignore_ascii_case(name))
+        Self::ALL.into_iter().find(|a| a.header().eq_ignore_ascii_case(name))
     }
 
     /// Length of the raw digest in bytes.
@@ -79,9 +69,7 @@ impl ChecksumAlgorithm {
 
     /// Whether a base64 value is well-formed for this algorithm.
     pub fn valid_value(self, b64: &str) -> bool {
-        B64.decode(b64)
-            .map(|d| d.len() == self.digest_len())
-            .unwrap_or(false)
+        B64.decode(b64).map(|d| d.len() == self.digest_len()).unwrap_or(false)
     }
 
     pub fn hasher(self) -> ChecksumHasher {
@@ -155,14 +143,8 @@ mod tests {
     fn known_values_for_hello_world() {
         assert_eq!(b64(ChecksumAlgorithm::Crc32, b"hello world"), "DUoRhQ==");
         assert_eq!(b64(ChecksumAlgorithm::Crc32c, b"hello world"), "yZRlqg==");
-        assert_eq!(
-            b64(ChecksumAlgorithm::Sha1, b"hello world"),
-            "Kq5sNclPz7QV2+lfQIuc6R7oRu0="
-        );
-        assert_eq!(
-            b64(ChecksumAlgorithm::Sha256, b"hello world"),
-            "uU0nuZNNPgilLlLX2n2r+sSE7+N6U4DukIj3rOLvzek="
-        );
+        assert_eq!(b64(ChecksumAlgorithm::Sha1, b"hello world"), "Kq5sNclPz7QV2+lfQIuc6R7oRu0=");
+        assert_eq!(b64(ChecksumAlgorithm::Sha256, b"hello world"), "uU0nuZNNPgilLlLX2n2r+sSE7+N6U4DukIj3rOLvzek=");
     }
 
     #[test]

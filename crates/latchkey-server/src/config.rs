@@ -6,11 +6,7 @@ use serde::Deserialize;
 use std::path::PathBuf;
 
 #[derive(Parser, Debug)]
-#[command(
-    name = "latchkey",
-    version,
-    about = "S3-compatible object store with AWS IAM and STS"
-)]
+#[command(name = "latchkey", version, about = "S3-compatible object store with AWS IAM and STS")]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -76,30 +72,15 @@ impl ServeArgs {
             }
             None => FileConfig::default(),
         };
-        let log_format = self
-            .log_format
-            .or(file.log_format)
-            .unwrap_or_else(|| "text".into());
+        let log_format = self.log_format.or(file.log_format).unwrap_or_else(|| "text".into());
         if log_format != "text" && log_format != "json" {
             anyhow::bail!("log format must be text or json, not {log_format:?}");
         }
         Ok(ServeConfig {
-            data_dir: self
-                .data_dir
-                .or(file.data_dir)
-                .unwrap_or_else(|| PathBuf::from("latchkey-data")),
-            listen: self
-                .listen
-                .or(file.listen)
-                .unwrap_or_else(|| "127.0.0.1:9000".into()),
-            region: self
-                .region
-                .or(file.region)
-                .unwrap_or_else(|| "us-east-1".into()),
-            domains: self
-                .domains
-                .or(file.domains)
-                .unwrap_or_else(|| vec!["localhost".into()]),
+            data_dir: self.data_dir.or(file.data_dir).unwrap_or_else(|| PathBuf::from("latchkey-data")),
+            listen: self.listen.or(file.listen).unwrap_or_else(|| "127.0.0.1:9000".into()),
+            region: self.region.or(file.region).unwrap_or_else(|| "us-east-1".into()),
+            domains: self.domains.or(file.domains).unwrap_or_else(|| vec!["localhost".into()]),
             log_format,
         })
     }
@@ -113,16 +94,8 @@ mod tests {
     fn flags_beat_the_file_and_the_file_beats_defaults() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("c.toml");
-        std::fs::write(
-            &path,
-            "listen = \"127.0.0.1:7000\"\nregion = \"eu-west-1\"\n",
-        )
-        .unwrap();
-        let args = ServeArgs {
-            config: Some(path),
-            region: Some("ap-south-1".into()),
-            ..Default::default()
-        };
+        std::fs::write(&path, "listen = \"127.0.0.1:7000\"\nregion = \"eu-west-1\"\n").unwrap();
+        let args = ServeArgs { config: Some(path), region: Some("ap-south-1".into()), ..Default::default() };
         let c = args.resolve().unwrap();
         assert_eq!(c.listen, "127.0.0.1:7000");
         assert_eq!(c.region, "ap-south-1");
@@ -134,11 +107,6 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("c.toml");
         std::fs::write(&path, "lisen = \"x\"\n").unwrap();
-        assert!(ServeArgs {
-            config: Some(path),
-            ..Default::default()
-        }
-        .resolve()
-        .is_err());
+        assert!(ServeArgs { config: Some(path), ..Default::default() }.resolve().is_err());
     }
 }

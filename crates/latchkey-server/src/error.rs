@@ -78,18 +78,10 @@ pub struct S3Error {
 
 impl S3Error {
     pub fn new(code: ErrorCode) -> Self {
-        S3Error {
-            code,
-            message: Cow::Borrowed(code.default_message()),
-            details: Vec::new(),
-        }
+        S3Error { code, message: Cow::Borrowed(code.default_message()), details: Vec::new() }
     }
     pub fn msg(code: ErrorCode, message: impl Into<Cow<'static, str>>) -> Self {
-        S3Error {
-            code,
-            message: message.into(),
-            details: Vec::new(),
-        }
+        S3Error { code, message: message.into(), details: Vec::new() }
     }
     pub fn with(mut self, name: &'static str, value: impl Into<String>) -> Self {
         self.details.push((name, value.into()));

@@ -4,11 +4,8 @@ use latchkey_server::config::{Cli, Command};
 use latchkey_server::state::ServiceConfig;
 
 fn init_logging(format: &str) {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("LATCHKEY_LOG")
-        .unwrap_or_else(|_| "info".into());
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+    let filter = tracing_subscriber::EnvFilter::try_from_env("LATCHKEY_LOG").unwrap_or_else(|_| "info".into());
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
     if format == "json" {
         builder.json().init();
     } else {
@@ -26,14 +23,8 @@ async fn shutdown_signal() {
 }
 
 fn root_key_from_env() -> Option<RootKeyInput> {
-    match (
-        std::env::var("LATCHKEY_ROOT_ACCESS_KEY_ID"),
-        std::env::var("LATCHKEY_ROOT_SECRET_ACCESS_KEY"),
-    ) {
-        (Ok(access_key_id), Ok(secret_access_key)) => Some(RootKeyInput {
-            access_key_id,
-            secret_access_key,
-        }),
+    match (std::env::var("LATCHKEY_ROOT_ACCESS_KEY_ID"), std::env::var("LATCHKEY_ROOT_SECRET_ACCESS_KEY")) {
+        (Ok(access_key_id), Ok(secret_access_key)) => Some(RootKeyInput { access_key_id, secret_access_key }),
         _ => None,
     }
 }

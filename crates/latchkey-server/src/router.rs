@@ -11,17 +11,10 @@ pub struct Query(pub Vec<(String, String)>);
 
 impl Query {
     pub fn parse(raw: &str) -> Query {
-        Query(
-            form_urlencoded::parse(raw.as_bytes())
-                .map(|(k, v)| (k.into_owned(), v.into_owned()))
-                .collect(),
-        )
+        Query(form_urlencoded::parse(raw.as_bytes()).map(|(k, v)| (k.into_owned(), v.into_owned())).collect())
     }
     pub fn get(&self, name: &str) -> Option<&str> {
-        self.0
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
+        self.0.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
     }
     pub fn has(&self, name: &str) -> bool {
         self.0.iter().any(|(k, _)| k == name)
@@ -41,12 +34,7 @@ pub struct Target {
 pub fn resolve_target(host: Option<&str>, path: &str, domains: &[String]) -> S3Result<Target> {
     let decoded = percent_encoding::percent_decode_str(path)
         .decode_utf8()
-        .map_err(|_| {
-            S3Error::msg(
-                ErrorCode::InvalidArgument,
-                "The request path is not valid UTF-8.",
-            )
-        })?;
+        .map_err(|_| S3Error::msg(ErrorCode::InvalidArgument, "The request path is not valid UTF-8."))?;
     let path = decoded.strip_prefix('/').unwrap_or(&decoded);
     let host = host.map(|h| strip_port(h).to_ascii_lowercase());
     if let Some(h) = host.as_deref() {
@@ -54,33 +42,18 @@ pub fn resolve_target(host: Option<&str>, path: &str, domains: &[String]) -> S3R
             if let Some(bucket) = h.strip_suffix(d.as_str()).and_then(|b| b.strip_suffix('.')) {
                 if !bucket.is_empty() {
                     let key = (!path.is_empty()).then(|| path.to_string());
-                    return Ok(Target {
-                        bucket: Some(bucket.to_string()),
-                        key,
-                    });
+                    return Ok(Target { bucket: Some(bucket.to_string()), key });
                 }
             }
         }
     }
     if path.is_empty() {
-        return Ok(Target {
-            bucket: None,
-            key: None,
-        });
+        return Ok(Target { bucket: None, key: None });
     }
     match path.split_once('/') {
-        None => Ok(Target {
-            bucket: Some(path.to_string()),
-            key: None,
-        }),
-        Some((b, "")) => Ok(Target {
-            bucket: Some(b.to_string()),
-            key: None,
-        }),
-        Some((b, k)) => Ok(Target {
-            bucket: Some(b.to_string()),
-            key: Some(k.to_string()),
-        }),
+        None => Ok(Target { bucket: Some(path.to_string()), key: None }),
+        Some((b, "")) => Ok(Target { bucket: Some(b.to_string()), key: None }),
+        Some((b, k)) => Ok(Target { bucket: Some(b.to_string()), key: Some(k.to_string()) }),
     }
 }
 
@@ -95,96 +68,30 @@ fn strip_port(host: &str) -> &str {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Endpoint {
     ListBuckets,
-    CreateBucket {
-        bucket: String,
-    },
-    HeadBucket {
-        bucket: String,
-    },
-    DeleteBucket {
-        bucket: String,
-    },
-    GetBucketLocation {
-        bucket: String,
-    },
-    GetBucketVersioning {
-        bucket: String,
-    },
-    ListObjects {
-        bucket: String,
-    },
-    ListObjectsV2 {
-        bucket: String,
-    },
-    ListMultipartUploads {
-        bucket: String,
-    },
-    DeleteObjects {
-        bucket: String,
-    },
-    PutObject {
-        bucket: String,
-        key: String,
-    },
-    CopyObject {
-        bucket: String,
-        key: String,
-    },
-    GetObject {
-        bucket: String,
-        key: String,
-    },
-    HeadObject {
-        bucket: String,
-        key: String,
-    },
-    DeleteObject {
-        bucket: String,
-        key: String,
-    },
-    CreateMultipartUpload {
-        bucket: String,
-        key: String,
-    },
-    UploadPart {
-        bucket: String,
-        key: String,
-        upload_id: String,
-        part_number: u32,
-    },
-    UploadPartCopy {
-        bucket: String,
-        key: String,
-        upload_id: String,
-        part_number: u32,
-    },
-    CompleteMultipartUpload {
-        bucket: String,
-        key: String,
-        upload_id: String,
-    },
-    AbortMultipartUpload {
-        bucket: String,
-        key: String,
-        upload_id: String,
-    },
-    ListParts {
-        bucket: String,
-        key: String,
-        upload_id: String,
-    },
-    GetObjectTagging {
-        bucket: String,
-        key: String,
-    },
-    PutObjectTagging {
-        bucket: String,
-        key: String,
-    },
-    DeleteObjectTagging {
-        bucket: String,
-        key: String,
-    },
+    CreateBucket { bucket: String },
+    HeadBucket { bucket: String },
+    DeleteBucket { bucket: String },
+    GetBucketLocation { bucket: String },
+    GetBucketVersioning { bucket: String },
+    ListObjects { bucket: String },
+    ListObjectVersions { bucket: String },
+    ListObjectsV2 { bucket: String },
+    ListMultipartUploads { bucket: String },
+    DeleteObjects { bucket: String },
+    PutObject { bucket: String, key: String },
+    CopyObject { bucket: String, key: String },
+    GetObject { bucket: String, key: String },
+    HeadObject { bucket: String, key: String },
+    DeleteObject { bucket: String, key: String },
+    CreateMultipartUpload { bucket: String, key: String },
+    UploadPart { bucket: String, key: String, upload_id: String, part_number: u32 },
+    UploadPartCopy { bucket: String, key: String, upload_id: String, part_number: u32 },
+    CompleteMultipartUpload { bucket: String, key: String, upload_id: String },
+    AbortMultipartUpload { bucket: String, key: String, upload_id: String },
+    ListParts { bucket: String, key: String, upload_id: String },
+    GetObjectTagging { bucket: String, key: String },
+    PutObjectTagging { bucket: String, key: String },
+    DeleteObjectTagging { bucket: String, key: String },
 }
 
 /// Bucket sub-resources S3 has and latchkey does not serve yet: requests for
@@ -214,8 +121,6 @@ const UNSUPPORTED_SUBRESOURCES: &[&str] = &[
     "retention",
     "select",
     "torrent",
-    "versionId",
-    "versions",
     "website",
     "session",
     "renameObject",
@@ -231,6 +136,7 @@ impl Endpoint {
             ListBuckets => "s3:ListAllMyBuckets",
             CreateBucket { .. } => "s3:CreateBucket",
             HeadBucket { .. } | ListObjects { .. } | ListObjectsV2 { .. } => "s3:ListBucket",
+            ListObjectVersions { .. } => "s3:ListBucketVersions",
             DeleteBucket { .. } => "s3:DeleteBucket",
             GetBucketLocation { .. } => "s3:GetBucketLocation",
             GetBucketVersioning { .. } => "s3:GetBucketVersioning",
@@ -263,6 +169,7 @@ impl Endpoint {
             | GetBucketVersioning { bucket }
             | ListObjects { bucket }
             | ListObjectsV2 { bucket }
+            | ListObjectVersions { bucket }
             | ListMultipartUploads { bucket }
             | DeleteObjects { bucket } => format!("arn:aws:s3:::{bucket}"),
             PutObject { bucket, key }
@@ -294,6 +201,7 @@ impl Endpoint {
             | GetBucketVersioning { bucket }
             | ListObjects { bucket }
             | ListObjectsV2 { bucket }
+            | ListObjectVersions { bucket }
             | ListMultipartUploads { bucket }
             | DeleteObjects { bucket }
             | PutObject { bucket, .. }
@@ -315,10 +223,7 @@ impl Endpoint {
 }
 
 fn not_implemented() -> S3Error {
-    S3Error::msg(
-        ErrorCode::NotImplemented,
-        "This operation is not implemented by latchkey.",
-    )
+    S3Error::msg(ErrorCode::NotImplemented, "This operation is not implemented by latchkey.")
 }
 
 fn part_number(q: &Query) -> S3Result<u32> {
@@ -336,12 +241,7 @@ fn part_number(q: &Query) -> S3Result<u32> {
 
 /// Which operation the request names. `has_copy_source` is whether an
 /// `x-amz-copy-source` header is present.
-pub fn route(
-    method: &Method,
-    target: Target,
-    q: &Query,
-    has_copy_source: bool,
-) -> S3Result<Endpoint> {
+pub fn route(method: &Method, target: Target, q: &Query, has_copy_source: bool) -> S3Result<Endpoint> {
     use Endpoint::*;
     let Target { bucket, key } = target;
     let Some(bucket) = bucket else {
@@ -364,12 +264,10 @@ pub fn route(
             Method::GET if q.has("location") => Ok(GetBucketLocation { bucket }),
             Method::GET if q.has("versioning") => Ok(GetBucketVersioning { bucket }),
             Method::GET if q.has("uploads") => Ok(ListMultipartUploads { bucket }),
+            Method::GET if q.has("versions") => Ok(ListObjectVersions { bucket }),
             Method::GET if q.has("tagging") => Err(not_implemented()),
             Method::GET if q.get("list-type") == Some("2") => Ok(ListObjectsV2 { bucket }),
-            Method::GET if q.has("list-type") => Err(S3Error::msg(
-                ErrorCode::InvalidArgument,
-                "Invalid list-type",
-            )),
+            Method::GET if q.has("list-type") => Err(S3Error::msg(ErrorCode::InvalidArgument, "Invalid list-type")),
             Method::GET => Ok(ListObjects { bucket }),
             Method::POST if q.has("delete") => Ok(DeleteObjects { bucket }),
             Method::POST => Err(not_implemented()),
@@ -380,41 +278,27 @@ pub fn route(
         tracing::debug!(subresource = sub, "unsupported object subresource");
         return Err(not_implemented());
     }
+    // Without versioning every object has the single version "null".
+    if let Some(v) = q.get("versionId") {
+        if v != "null" {
+            return Err(S3Error::msg(ErrorCode::InvalidArgument, "Invalid version id specified")
+                .with("ArgumentName", "versionId")
+                .with("ArgumentValue", v));
+        }
+    }
     let upload_id = q.get("uploadId").map(str::to_string);
     match (method.clone(), upload_id) {
         (Method::PUT, Some(upload_id)) if q.has("partNumber") => {
             let part_number = part_number(q)?;
             if has_copy_source {
-                Ok(UploadPartCopy {
-                    bucket,
-                    key,
-                    upload_id,
-                    part_number,
-                })
+                Ok(UploadPartCopy { bucket, key, upload_id, part_number })
             } else {
-                Ok(UploadPart {
-                    bucket,
-                    key,
-                    upload_id,
-                    part_number,
-                })
+                Ok(UploadPart { bucket, key, upload_id, part_number })
             }
         }
-        (Method::POST, Some(upload_id)) => Ok(CompleteMultipartUpload {
-            bucket,
-            key,
-            upload_id,
-        }),
-        (Method::DELETE, Some(upload_id)) => Ok(AbortMultipartUpload {
-            bucket,
-            key,
-            upload_id,
-        }),
-        (Method::GET, Some(upload_id)) => Ok(ListParts {
-            bucket,
-            key,
-            upload_id,
-        }),
+        (Method::POST, Some(upload_id)) => Ok(CompleteMultipartUpload { bucket, key, upload_id }),
+        (Method::DELETE, Some(upload_id)) => Ok(AbortMultipartUpload { bucket, key, upload_id }),
+        (Method::GET, Some(upload_id)) => Ok(ListParts { bucket, key, upload_id }),
         (_, Some(_)) => Err(S3Error::new(ErrorCode::MethodNotAllowed)),
         (Method::POST, None) if q.has("uploads") => Ok(CreateMultipartUpload { bucket, key }),
         (Method::GET, None) if q.has("tagging") => Ok(GetObjectTagging { bucket, key }),
@@ -444,45 +328,18 @@ mod tests {
 
     #[test]
     fn path_style_splits_bucket_and_key() {
-        assert_eq!(
-            t("127.0.0.1:9000", "/b/a/b%20c"),
-            Target {
-                bucket: Some("b".into()),
-                key: Some("a/b c".into())
-            }
-        );
-        assert_eq!(
-            t("127.0.0.1:9000", "/b/"),
-            Target {
-                bucket: Some("b".into()),
-                key: None
-            }
-        );
-        assert_eq!(
-            t("127.0.0.1:9000", "/"),
-            Target {
-                bucket: None,
-                key: None
-            }
-        );
+        assert_eq!(t("127.0.0.1:9000", "/b/a/b%20c"), Target { bucket: Some("b".into()), key: Some("a/b c".into()) });
+        assert_eq!(t("127.0.0.1:9000", "/b/"), Target { bucket: Some("b".into()), key: None });
+        assert_eq!(t("127.0.0.1:9000", "/"), Target { bucket: None, key: None });
     }
 
     #[test]
     fn virtual_host_style_takes_the_bucket_from_the_host() {
         assert_eq!(
             t("photos.localhost:9000", "/x/y"),
-            Target {
-                bucket: Some("photos".into()),
-                key: Some("x/y".into())
-            }
+            Target { bucket: Some("photos".into()), key: Some("x/y".into()) }
         );
-        assert_eq!(
-            t("photos.localhost", "/"),
-            Target {
-                bucket: Some("photos".into()),
-                key: None
-            }
-        );
+        assert_eq!(t("photos.localhost", "/"), Target { bucket: Some("photos".into()), key: None });
     }
 
     #[test]
@@ -496,18 +353,12 @@ mod tests {
             r(Method::GET, "h", "/b", "list-type=2&prefix=a").unwrap(),
             Endpoint::ListObjectsV2 { bucket: "b".into() }
         );
-        assert_eq!(
-            r(Method::GET, "h", "/b", "").unwrap(),
-            Endpoint::ListObjects { bucket: "b".into() }
-        );
+        assert_eq!(r(Method::GET, "h", "/b", "").unwrap(), Endpoint::ListObjects { bucket: "b".into() });
     }
 
     #[test]
     fn multipart_operations_are_told_apart_by_method_and_query() {
-        assert!(matches!(
-            r(Method::POST, "h", "/b/k", "uploads").unwrap(),
-            Endpoint::CreateMultipartUpload { .. }
-        ));
+        assert!(matches!(r(Method::POST, "h", "/b/k", "uploads").unwrap(), Endpoint::CreateMultipartUpload { .. }));
         assert!(matches!(
             r(Method::PUT, "h", "/b/k", "partNumber=3&uploadId=u").unwrap(),
             Endpoint::UploadPart { part_number: 3, .. }
@@ -516,54 +367,32 @@ mod tests {
             r(Method::POST, "h", "/b/k", "uploadId=u").unwrap(),
             Endpoint::CompleteMultipartUpload { .. }
         ));
-        assert!(matches!(
-            r(Method::DELETE, "h", "/b/k", "uploadId=u").unwrap(),
-            Endpoint::AbortMultipartUpload { .. }
-        ));
-        assert!(matches!(
-            r(Method::GET, "h", "/b/k", "uploadId=u").unwrap(),
-            Endpoint::ListParts { .. }
-        ));
+        assert!(matches!(r(Method::DELETE, "h", "/b/k", "uploadId=u").unwrap(), Endpoint::AbortMultipartUpload { .. }));
+        assert!(matches!(r(Method::GET, "h", "/b/k", "uploadId=u").unwrap(), Endpoint::ListParts { .. }));
     }
 
     #[test]
     fn part_numbers_outside_1_to_10000_are_invalid() {
         assert_eq!(
-            r(Method::PUT, "h", "/b/k", "partNumber=0&uploadId=u")
-                .unwrap_err()
-                .code,
+            r(Method::PUT, "h", "/b/k", "partNumber=0&uploadId=u").unwrap_err().code,
             ErrorCode::InvalidArgument
         );
         assert_eq!(
-            r(Method::PUT, "h", "/b/k", "partNumber=10001&uploadId=u")
-                .unwrap_err()
-                .code,
+            r(Method::PUT, "h", "/b/k", "partNumber=10001&uploadId=u").unwrap_err().code,
             ErrorCode::InvalidArgument
         );
     }
 
     #[test]
     fn unsupported_subresources_are_not_implemented() {
-        assert_eq!(
-            r(Method::GET, "h", "/b", "acl").unwrap_err().code,
-            ErrorCode::NotImplemented
-        );
-        assert_eq!(
-            r(Method::PUT, "h", "/b/k", "acl").unwrap_err().code,
-            ErrorCode::NotImplemented
-        );
+        assert_eq!(r(Method::GET, "h", "/b", "acl").unwrap_err().code, ErrorCode::NotImplemented);
+        assert_eq!(r(Method::PUT, "h", "/b/k", "acl").unwrap_err().code, ErrorCode::NotImplemented);
     }
 
     #[test]
     fn a_copy_source_header_makes_put_a_copy() {
         let e = route(&Method::PUT, t("h", "/b/k"), &Query::default(), true).unwrap();
-        assert_eq!(
-            e,
-            Endpoint::CopyObject {
-                bucket: "b".into(),
-                key: "k".into()
-            }
-        );
+        assert_eq!(e, Endpoint::CopyObject { bucket: "b".into(), key: "k".into() });
         assert_eq!(e.action(), "s3:PutObject");
         assert_eq!(e.resource_arn(), "arn:aws:s3:::b/k");
     }

@@ -19,10 +19,7 @@ fn request_id() -> String {
     format!("{n:016X}")
 }
 
-pub async fn handle<B>(
-    state: Arc<AppState>,
-    req: Request<B>,
-) -> Result<HttpResponse, std::convert::Infallible>
+pub async fn handle<B>(state: Arc<AppState>, req: Request<B>) -> Result<HttpResponse, std::convert::Infallible>
 where
     B: http_body::Body<Data = bytes::Bytes> + Send + Sync + 'static,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
@@ -57,11 +54,7 @@ where
     Ok(resp)
 }
 
-async fn dispatch<B>(
-    state: &Arc<AppState>,
-    req: Request<B>,
-    _id: &str,
-) -> Result<HttpResponse, S3Error>
+async fn dispatch<B>(state: &Arc<AppState>, req: Request<B>, _id: &str) -> Result<HttpResponse, S3Error>
 where
     B: http_body::Body<Data = bytes::Bytes> + Send + Sync + 'static,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
@@ -77,20 +70,19 @@ where
         headers: &parts.headers,
     };
     let auth = authenticate(state, &head, now).await?;
-    let host = parts
-        .headers
-        .get("host")
-        .and_then(|h| h.to_str().ok())
-        .or(parts.uri.host());
+    let host = parts.headers.get("host").and_then(|h| h.to_str().ok()).or(parts.uri.host());
     let target = resolve_target(host, &raw_path, &state.config.domains)?;
     let query = Query::parse(&raw_query);
-    let endpoint = route(
-        &parts.method,
-        target,
-        &query,
-        parts.headers.contains_key("x-amz-copy-source"),
-    )?;
-    let body = RequestBody::new(body, auth.body, state.config.max_object_size);
+    let endpoint = route(&parts.method, target, &query, parts.headers.contains_key("x-amz-copy-source"))?;
+    let mut plan = auth.body;
+    if matches!(endpoint, crate::router::Endpoint::CompleteMultipartUpload { .. }) {
+        // Here x-amz-checksum-* states the whole object's checksum (checked by
+        // the handler), not the checksum of the XML body.
+        if let Some(crate::body::ChecksumClaim::Header { .. }) = plan.checksum {
+            plan.checksum = None;
+        }
+    }
+    let body = RequestBody::new(body, plan, state.config.max_object_size);
     let req = S3Request {
         endpoint,
         headers: parts.headers,

@@ -25,10 +25,7 @@ impl XmlWriter {
                 let _ = write!(out, "<{root}>");
             }
         }
-        XmlWriter {
-            out,
-            stack: vec![root],
-        }
+        XmlWriter { out, stack: vec![root] }
     }
     pub fn open(&mut self, name: &'static str) -> &mut Self {
         let _ = write!(self.out, "<{name}>");
@@ -89,9 +86,7 @@ mod tests {
     fn text_is_escaped() {
         let mut w = XmlWriter::new("R", None);
         w.elem("Key", "a<b>&\"c'");
-        assert!(w
-            .finish()
-            .contains("<Key>a&lt;b&gt;&amp;&quot;c&apos;</Key>"));
+        assert!(w.finish().contains("<Key>a&lt;b&gt;&amp;&quot;c&apos;</Key>"));
     }
 
     #[test]

@@ -44,38 +44,22 @@ pub struct CanonicalOptions {
 
 impl CanonicalOptions {
     /// S3, authenticated by the `Authorization` header.
-    pub const S3: CanonicalOptions = CanonicalOptions {
-        normalize_path: false,
-        double_encode_path: false,
-        presigned: false,
-    };
+    pub const S3: CanonicalOptions =
+        CanonicalOptions { normalize_path: false, double_encode_path: false, presigned: false };
     /// S3, authenticated by a presigned URL.
-    pub const S3_PRESIGNED: CanonicalOptions = CanonicalOptions {
-        normalize_path: false,
-        double_encode_path: false,
-        presigned: true,
-    };
+    pub const S3_PRESIGNED: CanonicalOptions =
+        CanonicalOptions { normalize_path: false, double_encode_path: false, presigned: true };
     /// Every other service (IAM, STS, ...), `Authorization` header.
-    pub const OTHER_SERVICES: CanonicalOptions = CanonicalOptions {
-        normalize_path: true,
-        double_encode_path: true,
-        presigned: false,
-    };
+    pub const OTHER_SERVICES: CanonicalOptions =
+        CanonicalOptions { normalize_path: true, double_encode_path: true, presigned: false };
     /// Every other service, presigned URL.
-    pub const OTHER_SERVICES_PRESIGNED: CanonicalOptions = CanonicalOptions {
-        normalize_path: true,
-        double_encode_path: true,
-        presigned: true,
-    };
+    pub const OTHER_SERVICES_PRESIGNED: CanonicalOptions =
+        CanonicalOptions { normalize_path: true, double_encode_path: true, presigned: true };
 
     /// The options a credential scope's service calls for.
     pub fn for_service(service: &str, presigned: bool) -> CanonicalOptions {
         let s3 = service == "s3";
-        CanonicalOptions {
-            normalize_path: !s3,
-            double_encode_path: !s3,
-            presigned,
-        }
+        CanonicalOptions { normalize_path: !s3, double_encode_path: !s3, presigned }
     }
 }
 
@@ -117,10 +101,7 @@ pub fn canonical_request(
 }
 
 /// Lowercased, validated, sorted, de-duplicated signed header names.
-fn canonical_header_names(
-    signed_headers: &[String],
-    opts: &CanonicalOptions,
-) -> Result<Vec<String>, SigV4Error> {
+fn canonical_header_names(signed_headers: &[String], opts: &CanonicalOptions) -> Result<Vec<String>, SigV4Error> {
     let malformed = |message: &str| {
         if opts.presigned {
             SigV4Error::AuthorizationQueryParametersError(message.to_owned())
@@ -217,11 +198,7 @@ fn canonical_uri(raw_path: &str, opts: &CanonicalOptions, out: &mut String) {
     } else {
         percent_decode(raw_path.as_bytes()).collect()
     };
-    let path = if opts.normalize_path {
-        normalize_path(&path)
-    } else {
-        path
-    };
+    let path = if opts.normalize_path { normalize_path(&path) } else { path };
     uri_encode(&path, false, out);
 }
 
@@ -298,12 +275,8 @@ pub fn query_pairs(raw_query: &str) -> Vec<(String, String)> {
         .map(|piece| {
             let (name, value) = piece.split_once('=').unwrap_or((piece, ""));
             (
-                percent_decode(name.as_bytes())
-                    .decode_utf8_lossy()
-                    .into_owned(),
-                percent_decode(value.as_bytes())
-                    .decode_utf8_lossy()
-                    .into_owned(),
+                percent_decode(name.as_bytes()).decode_utf8_lossy().into_owned(),
+                percent_decode(value.as_bytes()).decode_utf8_lossy().into_owned(),
             )
         })
         .collect()
@@ -333,10 +306,7 @@ pub fn uri_encode(bytes: &[u8], encode_slash: bool, out: &mut String) {
 /// S3 requires every `x-amz-*` header a request carries to be signed
 /// ("There were headers present in the request which were not signed"); the
 /// caller decides when to apply that rule, e.g. with [`require_amz_headers_signed`].
-pub fn unsigned_amz_headers(
-    headers: &[(String, String)],
-    signed_headers: &[String],
-) -> Vec<String> {
+pub fn unsigned_amz_headers(headers: &[(String, String)], signed_headers: &[String]) -> Vec<String> {
     let mut unsigned: Vec<String> = headers
         .iter()
         .map(|(name, _)| name.to_ascii_lowercase())
@@ -349,10 +319,7 @@ pub fn unsigned_amz_headers(
 }
 
 /// [`unsigned_amz_headers`] as a check: `Err(HeadersNotSigned)` naming them.
-pub fn require_amz_headers_signed(
-    headers: &[(String, String)],
-    signed_headers: &[String],
-) -> Result<(), SigV4Error> {
+pub fn require_amz_headers_signed(headers: &[(String, String)], signed_headers: &[String]) -> Result<(), SigV4Error> {
     let unsigned = unsigned_amz_headers(headers, signed_headers);
     if unsigned.is_empty() {
         Ok(())
@@ -393,19 +360,10 @@ mod tests {
 
     #[test]
     fn s3_paths_are_decoded_then_encoded_once_without_normalising() {
-        assert_eq!(
-            uri("/test%24file.text", CanonicalOptions::S3),
-            "/test%24file.text"
-        );
-        assert_eq!(
-            uri("/test$file.text", CanonicalOptions::S3),
-            "/test%24file.text"
-        );
+        assert_eq!(uri("/test%24file.text", CanonicalOptions::S3), "/test%24file.text");
+        assert_eq!(uri("/test$file.text", CanonicalOptions::S3), "/test%24file.text");
         assert_eq!(uri("/a%7Eb", CanonicalOptions::S3), "/a~b");
-        assert_eq!(
-            uri("/my-object//example//photo.user", CanonicalOptions::S3),
-            "/my-object//example//photo.user"
-        );
+        assert_eq!(uri("/my-object//example//photo.user", CanonicalOptions::S3), "/my-object//example//photo.user");
         assert_eq!(uri("/a/./b/../c", CanonicalOptions::S3), "/a/./b/../c");
         assert_eq!(uri("", CanonicalOptions::S3), "/");
         assert_eq!(uri("/%zz", CanonicalOptions::S3), "/%25zz");
@@ -432,25 +390,15 @@ mod tests {
         assert_eq!(query("k=a%2Fb&k2=a/b", false), "k=a%2Fb&k2=a%2Fb");
         assert_eq!(query("k=a+b", false), "k=a%2Bb");
         assert_eq!(query("a=1&&b=2&", false), "a=1&b=2");
-        assert_eq!(
-            query("X-Amz-Signature=abc&X-Amz-Date=1", true),
-            "X-Amz-Date=1"
-        );
-        assert_eq!(
-            query("X-Amz-Signature=abc&X-Amz-Date=1", false),
-            "X-Amz-Date=1&X-Amz-Signature=abc"
-        );
+        assert_eq!(query("X-Amz-Signature=abc&X-Amz-Date=1", true), "X-Amz-Date=1");
+        assert_eq!(query("X-Amz-Signature=abc&X-Amz-Date=1", false), "X-Amz-Date=1&X-Amz-Signature=abc");
     }
 
     #[test]
     fn query_pairs_are_decoded_in_order() {
         assert_eq!(
             query_pairs("b=%2F+x&a&&c=%E1%88%B4"),
-            vec![
-                ("b".to_owned(), "/+x".to_owned()),
-                ("a".to_owned(), String::new()),
-                ("c".to_owned(), "ሴ".to_owned()),
-            ]
+            vec![("b".to_owned(), "/+x".to_owned()), ("a".to_owned(), String::new()), ("c".to_owned(), "ሴ".to_owned()),]
         );
     }
 
@@ -461,38 +409,18 @@ mod tests {
             ("my-header".to_owned(), "d".to_owned()),
             ("Host".to_owned(), "example.com".to_owned()),
         ];
-        let parts = RequestParts {
-            method: "GET",
-            raw_path: "/",
-            raw_query: "",
-            headers: &headers,
-        };
+        let parts = RequestParts { method: "GET", raw_path: "/", raw_query: "", headers: &headers };
         let signed = vec!["my-header".to_owned(), "host".to_owned()];
-        let creq =
-            canonical_request(&parts, &signed, "UNSIGNED-PAYLOAD", &CanonicalOptions::S3).unwrap();
-        assert_eq!(
-            creq,
-            "GET\n/\n\nhost:example.com\nmy-header:a b c,d\n\nhost;my-header\nUNSIGNED-PAYLOAD"
-        );
+        let creq = canonical_request(&parts, &signed, "UNSIGNED-PAYLOAD", &CanonicalOptions::S3).unwrap();
+        assert_eq!(creq, "GET\n/\n\nhost:example.com\nmy-header:a b c,d\n\nhost;my-header\nUNSIGNED-PAYLOAD");
     }
 
     #[test]
     fn rejects_empty_or_invalid_signed_header_names() {
-        let parts = RequestParts {
-            method: "GET",
-            raw_path: "/",
-            raw_query: "",
-            headers: &[],
-        };
+        let parts = RequestParts { method: "GET", raw_path: "/", raw_query: "", headers: &[] };
         let err = canonical_request(&parts, &[], "x", &CanonicalOptions::S3).unwrap_err();
         assert_eq!(err.aws_code(), "AuthorizationHeaderMalformed");
-        let err = canonical_request(
-            &parts,
-            &["a b".to_owned()],
-            "x",
-            &CanonicalOptions::S3_PRESIGNED,
-        )
-        .unwrap_err();
+        let err = canonical_request(&parts, &["a b".to_owned()], "x", &CanonicalOptions::S3_PRESIGNED).unwrap_err();
         assert_eq!(err.aws_code(), "AuthorizationQueryParametersError");
     }
 
@@ -504,10 +432,7 @@ mod tests {
             ("X-Amz-Meta-Colour".to_owned(), "blue".to_owned()),
         ];
         let signed = vec!["host".to_owned(), "x-amz-date".to_owned()];
-        assert_eq!(
-            unsigned_amz_headers(&headers, &signed),
-            vec!["x-amz-meta-colour"]
-        );
+        assert_eq!(unsigned_amz_headers(&headers, &signed), vec!["x-amz-meta-colour"]);
         let err = require_amz_headers_signed(&headers, &signed).unwrap_err();
         assert_eq!(err.aws_code(), "AccessDenied");
         assert!(err.to_string().contains("x-amz-meta-colour"));

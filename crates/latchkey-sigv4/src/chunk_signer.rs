@@ -47,12 +47,7 @@ impl fmt::Debug for ChunkSigner {
 impl ChunkSigner {
     /// A chain starting from `seed_signature`, the request's (verified)
     /// header signature.
-    pub fn new(
-        signing_key: [u8; 32],
-        amz_date_raw: &str,
-        scope: &CredentialScope,
-        seed_signature: &str,
-    ) -> Self {
+    pub fn new(signing_key: [u8; 32], amz_date_raw: &str, scope: &CredentialScope, seed_signature: &str) -> Self {
         ChunkSigner {
             signing_key,
             amz_date_raw: amz_date_raw.to_owned(),
@@ -94,10 +89,7 @@ impl ChunkSigner {
 
     /// The trailer's signature; advances the chain.
     pub fn sign_trailer(&mut self, trailer_sha256: &[u8; 32]) -> String {
-        let signature = signature_hex(
-            &self.signing_key,
-            &self.trailer_string_to_sign(trailer_sha256),
-        );
+        let signature = signature_hex(&self.signing_key, &self.trailer_string_to_sign(trailer_sha256));
         self.previous_signature.clone_from(&signature);
         signature
     }
@@ -137,9 +129,7 @@ impl ChunkSigner {
             push_trailer_lines(trailers, &mut out);
             let hash: [u8; 32] = Sha256::digest(canonical_trailers(trailers).as_bytes()).into();
             let trailer_signature = self.sign_trailer(&hash);
-            out.extend_from_slice(
-                format!("{TRAILER_SIGNATURE_HEADER}:{trailer_signature}\r\n").as_bytes(),
-            );
+            out.extend_from_slice(format!("{TRAILER_SIGNATURE_HEADER}:{trailer_signature}\r\n").as_bytes());
         }
         out.extend_from_slice(b"\r\n");
         out
@@ -150,10 +140,8 @@ impl ChunkSigner {
 /// `name:value\n`, names lowercased, values trimmed, sorted by name (the
 /// same rules as canonical headers; AWS SDKs send one `x-amz-checksum-*`).
 pub fn canonical_trailers(trailers: &[(String, String)]) -> String {
-    let mut lines: Vec<(String, &str)> = trailers
-        .iter()
-        .map(|(name, value)| (name.to_ascii_lowercase(), value.trim_matches([' ', '\t'])))
-        .collect();
+    let mut lines: Vec<(String, &str)> =
+        trailers.iter().map(|(name, value)| (name.to_ascii_lowercase(), value.trim_matches([' ', '\t']))).collect();
     lines.sort_by(|a, b| a.0.cmp(&b.0));
     let mut out = String::new();
     for (name, value) in lines {
@@ -206,26 +194,17 @@ mod tests {
 
     pub(crate) const SECRET: &str = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY";
     pub(crate) const DATE: &str = "20130524T000000Z";
-    pub(crate) const SEED: &str =
-        "4f232c4386841ef735655705268965c44a0e4690baa4adea153f7db9fa80a0a9";
-    pub(crate) const CHUNK_1: &str =
-        "ad80c730a21e5b8d04586a2213dd63b9a0e99e0e2307b0ade35a65485a288648";
-    pub(crate) const CHUNK_2: &str =
-        "0055627c9e194cb4542bae2aa5492e3c1575bbb81b612b7d234b86a503ef5497";
-    pub(crate) const CHUNK_FINAL: &str =
-        "b6c6ea8a5354eaf15b3cb7646744f4275b71ea724fed81ceb9323e279d449df9";
+    pub(crate) const SEED: &str = "4f232c4386841ef735655705268965c44a0e4690baa4adea153f7db9fa80a0a9";
+    pub(crate) const CHUNK_1: &str = "ad80c730a21e5b8d04586a2213dd63b9a0e99e0e2307b0ade35a65485a288648";
+    pub(crate) const CHUNK_2: &str = "0055627c9e194cb4542bae2aa5492e3c1575bbb81b612b7d234b86a503ef5497";
+    pub(crate) const CHUNK_FINAL: &str = "b6c6ea8a5354eaf15b3cb7646744f4275b71ea724fed81ceb9323e279d449df9";
 
     pub(crate) fn scope() -> CredentialScope {
         CredentialScope::parse("AKIAIOSFODNN7EXAMPLE/20130524/us-east-1/s3/aws4_request").unwrap()
     }
 
     pub(crate) fn example_signer() -> ChunkSigner {
-        ChunkSigner::new(
-            signing_key(SECRET, "20130524", "us-east-1", "s3"),
-            DATE,
-            &scope(),
-            SEED,
-        )
+        ChunkSigner::new(signing_key(SECRET, "20130524", "us-east-1", "s3"), DATE, &scope(), SEED)
     }
 
     fn sha256(data: &[u8]) -> [u8; 32] {
@@ -256,8 +235,7 @@ mod tests {
             .split(';')
             .map(str::to_owned)
             .collect();
-        let creq =
-            canonical_request(&parts, &signed, STREAMING_PAYLOAD, &CanonicalOptions::S3).unwrap();
+        let creq = canonical_request(&parts, &signed, STREAMING_PAYLOAD, &CanonicalOptions::S3).unwrap();
         let sts = string_to_sign(DATE, &scope(), &creq);
         let key = signing_key(SECRET, "20130524", "us-east-1", "s3");
         assert_eq!(signature_hex(&key, &sts), SEED);
@@ -301,15 +279,11 @@ mod tests {
     fn the_trailer_signature_covers_the_canonical_trailers() {
         // aws-c-auth's trailing-header example on the same request: trailers
         // first:1st, second:2nd, third:3rd after the documented final chunk.
-        let trailers: Vec<(String, String)> =
-            [("first", "1st"), ("second", "2nd"), ("third", "3rd")]
-                .iter()
-                .map(|(n, v)| ((*n).to_owned(), (*v).to_owned()))
-                .collect();
-        assert_eq!(
-            canonical_trailers(&trailers),
-            "first:1st\nsecond:2nd\nthird:3rd\n"
-        );
+        let trailers: Vec<(String, String)> = [("first", "1st"), ("second", "2nd"), ("third", "3rd")]
+            .iter()
+            .map(|(n, v)| ((*n).to_owned(), (*v).to_owned()))
+            .collect();
+        assert_eq!(canonical_trailers(&trailers), "first:1st\nsecond:2nd\nthird:3rd\n");
         let mut signer = example_signer();
         signer.sign_chunk(&sha256(&[b'a'; 65536]));
         signer.sign_chunk(&sha256(&[b'a'; 1024]));

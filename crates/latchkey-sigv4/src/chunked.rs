@@ -107,11 +107,7 @@ enum State {
     /// Reading `<hex size>[;ext]\r\n`.
     ChunkHeader,
     /// Inside a chunk's data.
-    ChunkData {
-        remaining: u64,
-        hasher: Option<Sha256>,
-        signature: Option<String>,
-    },
+    ChunkData { remaining: u64, hasher: Option<Sha256>, signature: Option<String> },
     /// Reading the CRLF that ends a chunk's data.
     ChunkDataEnd,
     /// After the final chunk without a trailer: reading the closing CRLF.
@@ -201,9 +197,7 @@ impl ChunkedDecoder {
                     self.state = State::Done;
                     return Ok(Some(ChunkEvent::End));
                 }
-                State::ChunkData {
-                    remaining, hasher, ..
-                } if *remaining > 0 => {
+                State::ChunkData { remaining, hasher, .. } if *remaining > 0 => {
                     if input.is_empty() {
                         return Ok(None);
                     }
@@ -216,9 +210,7 @@ impl ChunkedDecoder {
                     }
                     return Ok(Some(ChunkEvent::Data(data)));
                 }
-                State::ChunkData {
-                    hasher, signature, ..
-                } => {
+                State::ChunkData { hasher, signature, .. } => {
                     let (hasher, signature) = (hasher.take(), signature.take());
                     self.state = State::ChunkDataEnd;
                     if let (ChunkedMode::Signed(signer), Some(hasher), Some(signature)) =
@@ -250,9 +242,7 @@ impl ChunkedDecoder {
                         return Ok(None);
                     };
                     if !line.is_empty() {
-                        return Err(malformed(
-                            "the final chunk is not followed by CRLF (no trailer was announced)",
-                        ));
+                        return Err(malformed("the final chunk is not followed by CRLF (no trailer was announced)"));
                     }
                     self.state = State::Done;
                     return Ok(Some(ChunkEvent::End));
@@ -276,11 +266,7 @@ impl ChunkedDecoder {
     /// the partial line and returns `None` once `input` is used up. A line
     /// longer than `max` bytes (CRLF included), a bare LF or a stray CR is
     /// malformed.
-    fn take_line(
-        &mut self,
-        input: &mut BytesMut,
-        max: usize,
-    ) -> Result<Option<Vec<u8>>, ChunkedError> {
+    fn take_line(&mut self, input: &mut BytesMut, max: usize) -> Result<Option<Vec<u8>>, ChunkedError> {
         match input.iter().position(|&b| b == b'\n') {
             Some(end) => {
                 if self.line.len() + end + 1 > max {
@@ -318,9 +304,7 @@ impl ChunkedDecoder {
         if size.is_empty() || size.len() > 16 || !size.iter().all(u8::is_ascii_hexdigit) {
             return Err(malformed("invalid chunk size"));
         }
-        let size = size
-            .iter()
-            .fold(0u64, |acc, &digit| (acc << 4) | u64::from(hex_value(digit)));
+        let size = size.iter().fold(0u64, |acc, &digit| (acc << 4) | u64::from(hex_value(digit)));
 
         let signature = match &self.mode {
             ChunkedMode::Unsigned => None,
@@ -328,9 +312,7 @@ impl ChunkedDecoder {
                 let value = extension
                     .and_then(|ext| ext.strip_prefix(b"chunk-signature="))
                     .ok_or_else(|| malformed("a signed chunk needs a chunk-signature"))?;
-                if value.len() != 64
-                    || !value.iter().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
-                {
+                if value.len() != 64 || !value.iter().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
                     return Err(malformed("chunk-signature must be 64 lowercase hex digits"));
                 }
                 Some(String::from_utf8_lossy(value).into_owned())
@@ -339,11 +321,7 @@ impl ChunkedDecoder {
 
         if size > 0 {
             let hasher = signature.as_ref().map(|_| Sha256::new());
-            self.state = State::ChunkData {
-                remaining: size,
-                hasher,
-                signature,
-            };
+            self.state = State::ChunkData { remaining: size, hasher, signature };
             return Ok(());
         }
 
@@ -353,11 +331,7 @@ impl ChunkedDecoder {
                 return Err(ChunkedError::SignatureMismatch);
             }
         }
-        self.state = if self.expect_trailer {
-            State::Trailer
-        } else {
-            State::Closing
-        };
+        self.state = if self.expect_trailer { State::Trailer } else { State::Closing };
         Ok(())
     }
 
@@ -367,9 +341,7 @@ impl ChunkedDecoder {
             return Err(malformed("trailer lines after x-amz-trailer-signature"));
         }
         let line = std::str::from_utf8(line).map_err(|_| malformed("trailer is not UTF-8"))?;
-        let (name, value) = line
-            .split_once(':')
-            .ok_or_else(|| malformed("trailer line without ':'"))?;
+        let (name, value) = line.split_once(':').ok_or_else(|| malformed("trailer line without ':'"))?;
         if !is_header_name(name) {
             return Err(malformed("invalid trailer name"));
         }
@@ -389,12 +361,8 @@ impl ChunkedDecoder {
     /// mode) and hand the trailers out.
     fn finish_trailer(&mut self) -> Result<ChunkEvent, ChunkedError> {
         if let ChunkedMode::Signed(signer) = &mut self.mode {
-            let provided = self
-                .trailer_signature
-                .take()
-                .ok_or_else(|| malformed("missing x-amz-trailer-signature"))?;
-            let hash: [u8; 32] =
-                Sha256::digest(canonical_trailers(&self.trailers).as_bytes()).into();
+            let provided = self.trailer_signature.take().ok_or_else(|| malformed("missing x-amz-trailer-signature"))?;
+            let hash: [u8; 32] = Sha256::digest(canonical_trailers(&self.trailers).as_bytes()).into();
             if !signer.verify_trailer(&hash, &provided) {
                 return Err(ChunkedError::SignatureMismatch);
             }
@@ -425,16 +393,8 @@ mod tests {
     const CHUNK_FINAL: &str = "b6c6ea8a5354eaf15b3cb7646744f4275b71ea724fed81ceb9323e279d449df9";
 
     fn example_mode() -> ChunkedMode {
-        let scope = crate::CredentialScope::parse(
-            "AKIAIOSFODNN7EXAMPLE/20130524/us-east-1/s3/aws4_request",
-        )
-        .unwrap();
-        let key = crate::signing_key(
-            "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
-            "20130524",
-            "us-east-1",
-            "s3",
-        );
+        let scope = crate::CredentialScope::parse("AKIAIOSFODNN7EXAMPLE/20130524/us-east-1/s3/aws4_request").unwrap();
+        let key = crate::signing_key("wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY", "20130524", "us-east-1", "s3");
         ChunkedMode::Signed(ChunkSigner::new(key, "20130524T000000Z", &scope, SEED))
     }
 
@@ -454,11 +414,7 @@ mod tests {
 
     /// Feeds `body` in pieces of `piece` bytes; returns data, trailers, whether
     /// End was seen, or the first error.
-    fn decode_all(
-        mut decoder: ChunkedDecoder,
-        body: &[u8],
-        piece: usize,
-    ) -> Result<Decoded, ChunkedError> {
+    fn decode_all(mut decoder: ChunkedDecoder, body: &[u8], piece: usize) -> Result<Decoded, ChunkedError> {
         let mut data = Vec::new();
         let mut trailers = None;
         let mut ended = false;
@@ -486,12 +442,8 @@ mod tests {
     #[test]
     fn decodes_the_documented_signed_body_whatever_the_pieces() {
         for piece in [1, 7, 86, 4096, 65536, 70000] {
-            let (data, trailers) = decode_all(
-                ChunkedDecoder::new(example_mode(), false),
-                &example_body(),
-                piece,
-            )
-            .unwrap();
+            let (data, trailers) =
+                decode_all(ChunkedDecoder::new(example_mode(), false), &example_body(), piece).unwrap();
             assert_eq!(data, vec![b'a'; 66560], "piece {piece}");
             assert_eq!(trailers, None);
         }
@@ -524,15 +476,8 @@ mod tests {
 
     #[test]
     fn swapped_signatures_fail() {
-        let body = String::from_utf8(example_body())
-            .unwrap()
-            .replace(CHUNK_FINAL, CHUNK_2);
-        let err = decode_all(
-            ChunkedDecoder::new(example_mode(), false),
-            body.as_bytes(),
-            1000,
-        )
-        .unwrap_err();
+        let body = String::from_utf8(example_body()).unwrap().replace(CHUNK_FINAL, CHUNK_2);
+        let err = decode_all(ChunkedDecoder::new(example_mode(), false), body.as_bytes(), 1000).unwrap_err();
         assert_eq!(err, ChunkedError::SignatureMismatch);
     }
 
@@ -540,12 +485,7 @@ mod tests {
     fn a_body_cut_short_is_truncated() {
         let body = example_body();
         for cut in [0, 10, 88, 65536, body.len() - 2, body.len() - 1] {
-            let err = decode_all(
-                ChunkedDecoder::new(example_mode(), false),
-                &body[..cut],
-                999,
-            )
-            .unwrap_err();
+            let err = decode_all(ChunkedDecoder::new(example_mode(), false), &body[..cut], 999).unwrap_err();
             assert_eq!(err, ChunkedError::Truncated, "cut at {cut}");
             assert_eq!(err.aws_code(), "IncompleteBody");
         }
@@ -555,8 +495,7 @@ mod tests {
     fn bytes_after_the_end_are_malformed() {
         let mut body = example_body();
         body.extend_from_slice(b"x");
-        let err =
-            decode_all(ChunkedDecoder::new(example_mode(), false), &body, 100_000).unwrap_err();
+        let err = decode_all(ChunkedDecoder::new(example_mode(), false), &body, 100_000).unwrap_err();
         assert!(matches!(err, ChunkedError::Malformed(_)), "{err:?}");
     }
 
@@ -566,23 +505,12 @@ mod tests {
         for header in [
             "10\r\n".to_owned(),
             format!("10;chunk-signature={}\r\n", &sig[1..]),
-            format!(
-                "10;chunk-signature={}\r\n",
-                sig.to_uppercase().replace('0', "A")
-            ),
+            format!("10;chunk-signature={}\r\n", sig.to_uppercase().replace('0', "A")),
             format!("10;chunk-signatures={sig}\r\n"),
             format!("10 ;chunk-signature={sig}\r\n"),
         ] {
-            let err = decode_all(
-                ChunkedDecoder::new(example_mode(), false),
-                header.as_bytes(),
-                100,
-            )
-            .unwrap_err();
-            assert!(
-                matches!(err, ChunkedError::Malformed(_)),
-                "{header:?}: {err:?}"
-            );
+            let err = decode_all(ChunkedDecoder::new(example_mode(), false), header.as_bytes(), 100).unwrap_err();
+            assert!(matches!(err, ChunkedError::Malformed(_)), "{header:?}: {err:?}");
         }
     }
 
@@ -599,12 +527,8 @@ mod tests {
             b"3\r\nabc\r\n0\r\nx-amz-checksum-crc32:AAAAAA==\r\n\r\n",
             b"0\r\n\r\n\r\n",
         ] {
-            let err =
-                decode_all(ChunkedDecoder::new(ChunkedMode::Unsigned, false), body, 3).unwrap_err();
-            assert!(
-                matches!(err, ChunkedError::Malformed(_)),
-                "{body:?}: {err:?}"
-            );
+            let err = decode_all(ChunkedDecoder::new(ChunkedMode::Unsigned, false), body, 3).unwrap_err();
+            assert!(matches!(err, ChunkedError::Malformed(_)), "{body:?}: {err:?}");
             assert_eq!(err.aws_code(), "InvalidRequest");
         }
     }
@@ -615,15 +539,9 @@ mod tests {
         let mut input = BytesMut::from(&[b'0'; 4000][..]);
         assert_eq!(decoder.decode(&mut input).unwrap(), None);
         let mut input = BytesMut::from(&[b'0'; 100][..]);
-        assert!(matches!(
-            decoder.decode(&mut input),
-            Err(ChunkedError::Malformed(_))
-        ));
+        assert!(matches!(decoder.decode(&mut input), Err(ChunkedError::Malformed(_))));
         // ... and the error sticks.
-        assert!(matches!(
-            decoder.decode(&mut BytesMut::new()),
-            Err(ChunkedError::Malformed(_))
-        ));
+        assert!(matches!(decoder.decode(&mut BytesMut::new()), Err(ChunkedError::Malformed(_))));
         assert!(matches!(decoder.finish(), Err(ChunkedError::Malformed(_))));
     }
 
@@ -633,17 +551,9 @@ mod tests {
         let mut body = frame_unsigned_chunk(b"hello ");
         body.extend(frame_unsigned_chunk(b"world"));
         body.extend(frame_unsigned_end(Some(&trailers)));
-        assert_eq!(
-            body,
-            b"6\r\nhello \r\n5\r\nworld\r\n0\r\nx-amz-checksum-crc32:AAAAAA==\r\n\r\n"
-        );
+        assert_eq!(body, b"6\r\nhello \r\n5\r\nworld\r\n0\r\nx-amz-checksum-crc32:AAAAAA==\r\n\r\n");
         for piece in 1..body.len() {
-            let (data, got) = decode_all(
-                ChunkedDecoder::new(ChunkedMode::Unsigned, true),
-                &body,
-                piece,
-            )
-            .unwrap();
+            let (data, got) = decode_all(ChunkedDecoder::new(ChunkedMode::Unsigned, true), &body, piece).unwrap();
             assert_eq!(data, b"hello world");
             assert_eq!(got.as_ref(), Some(&trailers));
         }
@@ -656,36 +566,29 @@ mod tests {
             body.extend_from_slice(format!("x-amz-meta-{i}:{}\r\n", "v".repeat(20)).as_bytes());
         }
         body.extend_from_slice(b"\r\n");
-        let err =
-            decode_all(ChunkedDecoder::new(ChunkedMode::Unsigned, true), &body, 512).unwrap_err();
+        let err = decode_all(ChunkedDecoder::new(ChunkedMode::Unsigned, true), &body, 512).unwrap_err();
         assert!(matches!(err, ChunkedError::Malformed(_)));
     }
 
     #[test]
     fn verifies_a_signed_trailer() {
         let trailers = vec![("x-amz-checksum-crc32c".to_owned(), "sOO8/Q==".to_owned())];
-        let ChunkedMode::Signed(mut signer) = example_mode() else {
-            unreachable!()
-        };
+        let ChunkedMode::Signed(mut signer) = example_mode() else { unreachable!() };
         let mut body = signer.frame_chunk(&[b'a'; 65536]);
         body.extend(signer.frame_chunk(&[b'a'; 1024]));
         body.extend(signer.frame_end(Some(&trailers)));
         let text = String::from_utf8_lossy(&body).into_owned();
-        assert!(text.contains(&format!("0;chunk-signature={CHUNK_FINAL}\r\nx-amz-checksum-crc32c:sOO8/Q==\r\nx-amz-trailer-signature:")));
+        assert!(text.contains(&format!(
+            "0;chunk-signature={CHUNK_FINAL}\r\nx-amz-checksum-crc32c:sOO8/Q==\r\nx-amz-trailer-signature:"
+        )));
 
-        let (data, got) =
-            decode_all(ChunkedDecoder::new(example_mode(), true), &body, 333).unwrap();
+        let (data, got) = decode_all(ChunkedDecoder::new(example_mode(), true), &body, 333).unwrap();
         assert_eq!(data.len(), 66560);
         assert_eq!(got, Some(trailers));
 
         // A changed checksum no longer matches the trailer signature.
         let tampered = text.replace("sOO8/Q==", "AAAAAA==");
-        let err = decode_all(
-            ChunkedDecoder::new(example_mode(), true),
-            tampered.as_bytes(),
-            333,
-        )
-        .unwrap_err();
+        let err = decode_all(ChunkedDecoder::new(example_mode(), true), tampered.as_bytes(), 333).unwrap_err();
         assert_eq!(err, ChunkedError::SignatureMismatch);
 
         // The trailer signature is required in signed mode.
@@ -694,12 +597,7 @@ mod tests {
             .filter(|line| !line.starts_with("x-amz-trailer-signature"))
             .collect::<Vec<_>>()
             .join("\r\n");
-        let err = decode_all(
-            ChunkedDecoder::new(example_mode(), true),
-            unsigned_trailer.as_bytes(),
-            333,
-        )
-        .unwrap_err();
+        let err = decode_all(ChunkedDecoder::new(example_mode(), true), unsigned_trailer.as_bytes(), 333).unwrap_err();
         assert!(matches!(err, ChunkedError::Malformed(_)), "{err:?}");
     }
 

@@ -48,10 +48,7 @@ pub enum ClaimKind {
     Header,
     /// Presigned URL: valid `expires_secs` after `amz_date`; the session
     /// token, if any, came in `X-Amz-Security-Token`.
-    Presigned {
-        expires_secs: u32,
-        security_token: Option<String>,
-    },
+    Presigned { expires_secs: u32, security_token: Option<String> },
 }
 
 impl fmt::Debug for SignatureClaim {
@@ -71,16 +68,10 @@ impl fmt::Debug for ClaimKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             ClaimKind::Header => f.write_str("Header"),
-            ClaimKind::Presigned {
-                expires_secs,
-                security_token,
-            } => f
+            ClaimKind::Presigned { expires_secs, security_token } => f
                 .debug_struct("Presigned")
                 .field("expires_secs", expires_secs)
-                .field(
-                    "security_token",
-                    &security_token.as_ref().map(|_| "<redacted>"),
-                )
+                .field("security_token", &security_token.as_ref().map(|_| "<redacted>"))
                 .finish(),
         }
     }
@@ -132,11 +123,7 @@ pub fn parse_authorization_header(
             "Credential" => &mut credential,
             "SignedHeaders" => &mut signed_headers,
             "Signature" => &mut signature,
-            _ => {
-                return Err(malformed(
-                    "unknown component; expecting Credential, SignedHeaders and Signature.",
-                ))
-            }
+            _ => return Err(malformed("unknown component; expecting Credential, SignedHeaders and Signature.")),
         };
         if slot.replace(value).is_some() {
             return Err(malformed("a component appears more than once."));
@@ -146,14 +133,10 @@ pub fn parse_authorization_header(
     let signed_headers = signed_headers.ok_or_else(|| malformed("missing SignedHeaders."))?;
     let signature = signature.ok_or_else(|| malformed("missing Signature."))?;
 
-    let credential = CredentialScope::parse_fields(credential)
-        .map_err(SigV4Error::AuthorizationHeaderMalformed)?;
-    let signed_headers =
-        parse_signed_headers(signed_headers).map_err(SigV4Error::AuthorizationHeaderMalformed)?;
+    let credential = CredentialScope::parse_fields(credential).map_err(SigV4Error::AuthorizationHeaderMalformed)?;
+    let signed_headers = parse_signed_headers(signed_headers).map_err(SigV4Error::AuthorizationHeaderMalformed)?;
     if !is_signature_hex(signature) {
-        return Err(malformed(
-            "the Signature must be 64 lowercase hexadecimal characters.",
-        ));
+        return Err(malformed("the Signature must be 64 lowercase hexadecimal characters."));
     }
 
     let amz_date = match amz_date_header {
@@ -162,8 +145,7 @@ pub fn parse_authorization_header(
     }
     .ok_or(SigV4Error::MissingDate)?;
     let amz_date_raw = format_amz_date(amz_date);
-    check_scope_date(&credential, &amz_date_raw)
-        .map_err(SigV4Error::AuthorizationHeaderMalformed)?;
+    check_scope_date(&credential, &amz_date_raw).map_err(SigV4Error::AuthorizationHeaderMalformed)?;
 
     Ok(SignatureClaim {
         credential,
@@ -181,9 +163,7 @@ pub fn parse_authorization_header(
 /// `X-Amz-Credential`, `X-Amz-SignedHeaders`, `X-Amz-Signature`, so this is
 /// not a presigned request. Once any of them is present all of them, with
 /// `X-Amz-Date` and `X-Amz-Expires` (1 to 604800), are required, each once.
-pub fn parse_presigned_query(
-    pairs: &[(String, String)],
-) -> Result<Option<SignatureClaim>, SigV4Error> {
+pub fn parse_presigned_query(pairs: &[(String, String)]) -> Result<Option<SignatureClaim>, SigV4Error> {
     let error = |message: &str| SigV4Error::AuthorizationQueryParametersError(message.to_owned());
 
     let mut algorithm = None;
@@ -205,34 +185,15 @@ pub fn parse_presigned_query(
             _ => continue,
         };
         if slot.replace(value.as_str()).is_some() {
-            return Err(error(&format!(
-                "{key} appears more than once in the query string."
-            )));
+            return Err(error(&format!("{key} appears more than once in the query string.")));
         }
     }
-    if algorithm.is_none()
-        && credential.is_none()
-        && signed_headers.is_none()
-        && signature.is_none()
-    {
+    if algorithm.is_none() && credential.is_none() && signed_headers.is_none() && signature.is_none() {
         return Ok(None);
     }
 
-    let (
-        Some(algorithm),
-        Some(credential),
-        Some(date),
-        Some(expires),
-        Some(signed_headers),
-        Some(signature),
-    ) = (
-        algorithm,
-        credential,
-        date,
-        expires,
-        signed_headers,
-        signature,
-    )
+    let (Some(algorithm), Some(credential), Some(date), Some(expires), Some(signed_headers), Some(signature)) =
+        (algorithm, credential, date, expires, signed_headers, signature)
     else {
         return Err(error(
             "Query-string authentication version 4 requires the X-Amz-Algorithm, X-Amz-Credential, X-Amz-Signature, X-Amz-Date, X-Amz-SignedHeaders, and X-Amz-Expires parameters.",
@@ -241,31 +202,19 @@ pub fn parse_presigned_query(
     if algorithm != ALGORITHM {
         return Err(error("X-Amz-Algorithm only supports \"AWS4-HMAC-SHA256\""));
     }
-    let credential = CredentialScope::parse_fields(credential).map_err(|message| {
-        error(&format!(
-            "Error parsing the X-Amz-Credential parameter; {message}"
-        ))
-    })?;
-    let amz_date = parse_amz_date(date).ok_or_else(|| {
-        error("X-Amz-Date must be in the ISO8601 Long Format \"yyyyMMdd'T'HHmmss'Z'\"")
-    })?;
+    let credential = CredentialScope::parse_fields(credential)
+        .map_err(|message| error(&format!("Error parsing the X-Amz-Credential parameter; {message}")))?;
+    let amz_date = parse_amz_date(date)
+        .ok_or_else(|| error("X-Amz-Date must be in the ISO8601 Long Format \"yyyyMMdd'T'HHmmss'Z'\""))?;
     let expires_secs = parse_expires(expires).map_err(&error)?;
-    let signed_headers = parse_signed_headers(signed_headers).map_err(|message| {
-        error(&format!(
-            "Error parsing the X-Amz-SignedHeaders parameter; {message}"
-        ))
-    })?;
+    let signed_headers = parse_signed_headers(signed_headers)
+        .map_err(|message| error(&format!("Error parsing the X-Amz-SignedHeaders parameter; {message}")))?;
     if !is_signature_hex(signature) {
-        return Err(error(
-            "X-Amz-Signature must be 64 lowercase hexadecimal characters.",
-        ));
+        return Err(error("X-Amz-Signature must be 64 lowercase hexadecimal characters."));
     }
     let amz_date_raw = date.to_owned();
-    check_scope_date(&credential, &amz_date_raw).map_err(|message| {
-        error(&format!(
-            "Error parsing the X-Amz-Credential parameter; {message}"
-        ))
-    })?;
+    check_scope_date(&credential, &amz_date_raw)
+        .map_err(|message| error(&format!("Error parsing the X-Amz-Credential parameter; {message}")))?;
 
     Ok(Some(SignatureClaim {
         credential,
@@ -273,10 +222,7 @@ pub fn parse_presigned_query(
         signature: signature.to_owned(),
         amz_date,
         amz_date_raw,
-        kind: ClaimKind::Presigned {
-            expires_secs,
-            security_token: security_token.map(str::to_owned),
-        },
+        kind: ClaimKind::Presigned { expires_secs, security_token: security_token.map(str::to_owned) },
     }))
 }
 
@@ -289,9 +235,7 @@ fn parse_expires(value: &str) -> Result<u32, &'static str> {
             "X-Amz-Expires should be a number"
         });
     }
-    let seconds: u64 = value
-        .parse()
-        .map_err(|_| "X-Amz-Expires should be a number")?;
+    let seconds: u64 = value.parse().map_err(|_| "X-Amz-Expires should be a number")?;
     if seconds == 0 {
         return Err("X-Amz-Expires must be greater than 0");
     }
@@ -325,10 +269,7 @@ fn parse_signed_headers(value: &str) -> Result<Vec<String>, String> {
 }
 
 fn is_signature_hex(value: &str) -> bool {
-    value.len() == 64
-        && value
-            .bytes()
-            .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+    value.len() == 64 && value.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
 }
 
 /// The signing key is derived for one day: the credential's date must be the
@@ -351,11 +292,7 @@ fn check_scope_date(scope: &CredentialScope, amz_date_raw: &str) -> Result<(), S
 /// - presigned: the request time must not be more than `max_skew` in the
 ///   future ([`SigV4Error::RequestNotYetValid`]), and `now` must not be past
 ///   `amz_date + expires` ([`SigV4Error::Expired`]).
-pub fn check_time(
-    claim: &SignatureClaim,
-    now: OffsetDateTime,
-    max_skew: Duration,
-) -> Result<(), SigV4Error> {
+pub fn check_time(claim: &SignatureClaim, now: OffsetDateTime, max_skew: Duration) -> Result<(), SigV4Error> {
     match &claim.kind {
         ClaimKind::Header => {
             if (now - claim.amz_date).abs() > max_skew {
@@ -366,10 +303,7 @@ pub fn check_time(
             if claim.amz_date - now > max_skew {
                 return Err(SigV4Error::RequestNotYetValid);
             }
-            let expired = match claim
-                .amz_date
-                .checked_add(Duration::seconds(i64::from(*expires_secs)))
-            {
+            let expired = match claim.amz_date.checked_add(Duration::seconds(i64::from(*expires_secs))) {
                 Some(deadline) => now > deadline,
                 // Past the end of representable time: cannot have passed.
                 None => false,
@@ -418,12 +352,7 @@ pub fn verify_signature(
 }
 
 fn claim_signing_key(claim: &SignatureClaim, secret_access_key: &str) -> [u8; 32] {
-    signing_key(
-        secret_access_key,
-        &claim.credential.date,
-        &claim.credential.region,
-        &claim.credential.service,
-    )
+    signing_key(secret_access_key, &claim.credential.date, &claim.credential.region, &claim.credential.service)
 }
 
 #[cfg(test)]
@@ -439,10 +368,7 @@ mod tests {
     }
 
     fn query(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect()
+        pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
     }
 
     fn presigned_pairs() -> Vec<(&'static str, &'static str)> {
@@ -459,15 +385,9 @@ mod tests {
     #[test]
     fn parses_a_header_in_any_order_and_spacing() {
         for value in [
-            header(&format!(
-                "Credential={CREDENTIAL}, SignedHeaders=host;x-amz-date, Signature={SIG}"
-            )),
-            header(&format!(
-                "Credential={CREDENTIAL},SignedHeaders=host;x-amz-date,Signature={SIG}"
-            )),
-            header(&format!(
-                "Signature={SIG},  SignedHeaders=host;x-amz-date ,Credential={CREDENTIAL}"
-            )),
+            header(&format!("Credential={CREDENTIAL}, SignedHeaders=host;x-amz-date, Signature={SIG}")),
+            header(&format!("Credential={CREDENTIAL},SignedHeaders=host;x-amz-date,Signature={SIG}")),
+            header(&format!("Signature={SIG},  SignedHeaders=host;x-amz-date ,Credential={CREDENTIAL}")),
         ] {
             let claim = parse_authorization_header(&value, Some("20150830T123600Z"), None).unwrap();
             assert_eq!(claim.credential.access_key_id, "AKIDEXAMPLE");
@@ -481,34 +401,18 @@ mod tests {
 
     #[test]
     fn falls_back_to_the_date_header_only_without_x_amz_date() {
-        let value = header(&format!(
-            "Credential={CREDENTIAL}, SignedHeaders=date;host, Signature={SIG}"
-        ));
-        let claim = parse_authorization_header(&value, None, Some("Sun, 30 Aug 2015 12:36:00 GMT"))
-            .unwrap();
+        let value = header(&format!("Credential={CREDENTIAL}, SignedHeaders=date;host, Signature={SIG}"));
+        let claim = parse_authorization_header(&value, None, Some("Sun, 30 Aug 2015 12:36:00 GMT")).unwrap();
         assert_eq!(claim.amz_date_raw, "20150830T123600Z");
-        let err = parse_authorization_header(
-            &value,
-            Some("garbage"),
-            Some("Sun, 30 Aug 2015 12:36:00 GMT"),
-        )
-        .unwrap_err();
+        let err =
+            parse_authorization_header(&value, Some("garbage"), Some("Sun, 30 Aug 2015 12:36:00 GMT")).unwrap_err();
         assert_eq!(err, SigV4Error::MissingDate);
-        assert_eq!(
-            parse_authorization_header(&value, None, None).unwrap_err(),
-            SigV4Error::MissingDate
-        );
+        assert_eq!(parse_authorization_header(&value, None, None).unwrap_err(), SigV4Error::MissingDate);
     }
 
     #[test]
     fn rejects_other_algorithms() {
-        for value in [
-            "AWS AKID:sig",
-            "Bearer token",
-            "AWS4-HMAC-SHA512 Credential=x",
-            "",
-            "AWS4-ECDSA-P256-SHA256 x",
-        ] {
+        for value in ["AWS AKID:sig", "Bearer token", "AWS4-HMAC-SHA512 Credential=x", "", "AWS4-ECDSA-P256-SHA256 x"] {
             assert_eq!(
                 parse_authorization_header(value, Some("20150830T123600Z"), None).unwrap_err(),
                 SigV4Error::UnsupportedAlgorithm,
@@ -545,11 +449,7 @@ mod tests {
     #[test]
     fn a_query_without_sigv4_parameters_is_not_presigned() {
         assert!(parse_presigned_query(&[]).unwrap().is_none());
-        assert!(
-            parse_presigned_query(&query(&[("prefix", "a"), ("X-Amz-Date", "x")]))
-                .unwrap()
-                .is_none()
-        );
+        assert!(parse_presigned_query(&query(&[("prefix", "a"), ("X-Amz-Date", "x")])).unwrap().is_none());
     }
 
     #[test]
@@ -560,18 +460,9 @@ mod tests {
         assert_eq!(claim.credential.service, "service");
         assert_eq!(claim.signed_headers, vec!["host"]);
         assert_eq!(claim.amz_date_raw, "20150830T123600Z");
-        assert_eq!(
-            claim.kind,
-            ClaimKind::Presigned {
-                expires_secs: 3600,
-                security_token: Some("token".to_owned())
-            }
-        );
+        assert_eq!(claim.kind, ClaimKind::Presigned { expires_secs: 3600, security_token: Some("token".to_owned()) });
         let debug = format!("{claim:?}");
-        assert!(
-            !debug.contains(SIG) && !debug.contains("\"token\""),
-            "{debug}"
-        );
+        assert!(!debug.contains(SIG) && !debug.contains("\"token\""), "{debug}");
     }
 
     #[test]
@@ -586,10 +477,7 @@ mod tests {
         for (key, bad) in [
             ("X-Amz-Algorithm", "AWS4-HMAC-SHA1"),
             ("X-Amz-Credential", "AKID/20150830/us-east-1/service"),
-            (
-                "X-Amz-Credential",
-                "AKID/20150831/us-east-1/service/aws4_request",
-            ),
+            ("X-Amz-Credential", "AKID/20150831/us-east-1/service/aws4_request"),
             ("X-Amz-Date", "2015-08-30T12:36:00Z"),
             ("X-Amz-Expires", "0"),
             ("X-Amz-Expires", "-1"),
@@ -599,16 +487,9 @@ mod tests {
             ("X-Amz-SignedHeaders", "content-type"),
             ("X-Amz-Signature", "zz"),
         ] {
-            let pairs: Vec<_> = base
-                .iter()
-                .map(|&(k, v)| if k == key { (k, bad) } else { (k, v) })
-                .collect();
+            let pairs: Vec<_> = base.iter().map(|&(k, v)| if k == key { (k, bad) } else { (k, v) }).collect();
             let err = parse_presigned_query(&query(&pairs)).unwrap_err();
-            assert_eq!(
-                err.aws_code(),
-                "AuthorizationQueryParametersError",
-                "{key}={bad}"
-            );
+            assert_eq!(err.aws_code(), "AuthorizationQueryParametersError", "{key}={bad}");
         }
         let mut pairs = base.clone();
         pairs.push(("X-Amz-Date", "20150830T123600Z"));
@@ -635,33 +516,18 @@ mod tests {
         let skew = DEFAULT_MAX_SKEW;
         assert!(check_time(&claim, datetime!(2015-08-30 12:51:00 UTC), skew).is_ok());
         assert!(check_time(&claim, datetime!(2015-08-30 12:21:00 UTC), skew).is_ok());
-        assert_eq!(
-            check_time(&claim, datetime!(2015-08-30 12:51:01 UTC), skew),
-            Err(SigV4Error::RequestTimeTooSkewed)
-        );
-        assert_eq!(
-            check_time(&claim, datetime!(2015-08-30 12:20:59 UTC), skew),
-            Err(SigV4Error::RequestTimeTooSkewed)
-        );
+        assert_eq!(check_time(&claim, datetime!(2015-08-30 12:51:01 UTC), skew), Err(SigV4Error::RequestTimeTooSkewed));
+        assert_eq!(check_time(&claim, datetime!(2015-08-30 12:20:59 UTC), skew), Err(SigV4Error::RequestTimeTooSkewed));
     }
 
     #[test]
     fn presigned_urls_expire_and_may_not_start_in_the_future() {
-        let claim = claim_at(ClaimKind::Presigned {
-            expires_secs: 3600,
-            security_token: None,
-        });
+        let claim = claim_at(ClaimKind::Presigned { expires_secs: 3600, security_token: None });
         let skew = DEFAULT_MAX_SKEW;
         assert!(check_time(&claim, datetime!(2015-08-30 13:36:00 UTC), skew).is_ok());
-        assert_eq!(
-            check_time(&claim, datetime!(2015-08-30 13:36:01 UTC), skew),
-            Err(SigV4Error::Expired)
-        );
+        assert_eq!(check_time(&claim, datetime!(2015-08-30 13:36:01 UTC), skew), Err(SigV4Error::Expired));
         assert!(check_time(&claim, datetime!(2015-08-30 12:21:00 UTC), skew).is_ok());
-        assert_eq!(
-            check_time(&claim, datetime!(2015-08-30 12:20:59 UTC), skew),
-            Err(SigV4Error::RequestNotYetValid)
-        );
+        assert_eq!(check_time(&claim, datetime!(2015-08-30 12:20:59 UTC), skew), Err(SigV4Error::RequestNotYetValid));
         assert_eq!(SigV4Error::Expired.to_string(), "Request has expired");
     }
 }

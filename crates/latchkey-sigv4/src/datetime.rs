@@ -39,9 +39,7 @@ pub fn format_amz_date(at: OffsetDateTime) -> String {
 /// - asctime:     `Sun Nov  6 08:49:37 1994`
 pub fn parse_http_date(value: &str) -> Option<OffsetDateTime> {
     let value = value.trim();
-    parse_imf_fixdate(value)
-        .or_else(|| parse_rfc850(value))
-        .or_else(|| parse_asctime(value))
+    parse_imf_fixdate(value).or_else(|| parse_rfc850(value)).or_else(|| parse_asctime(value))
 }
 
 fn parse_imf_fixdate(value: &str) -> Option<OffsetDateTime> {
@@ -75,11 +73,7 @@ fn parse_rfc850(value: &str) -> Option<OffsetDateTime> {
     let two_digit_year = digits(&b[7..9])?;
     // RFC 9110 interprets a two-digit year relative to the current date; a
     // pure function has no clock, so use the common POSIX pivot instead.
-    let year = if two_digit_year < 70 {
-        2000 + two_digit_year
-    } else {
-        1900 + two_digit_year
-    };
+    let year = if two_digit_year < 70 { 2000 + two_digit_year } else { 1900 + two_digit_year };
     let (hour, minute, second) = clock(&b[10..18])?;
     build(year, month, day, hour, minute, second)
 }
@@ -104,24 +98,11 @@ fn parse_asctime(value: &str) -> Option<OffsetDateTime> {
 }
 
 const SHORT_DAYS: [&str; 7] = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
-const LONG_DAYS: [&str; 7] = [
-    "Monday",
-    "Tuesday",
-    "Wednesday",
-    "Thursday",
-    "Friday",
-    "Saturday",
-    "Sunday",
-];
+const LONG_DAYS: [&str; 7] = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"];
 
 fn month_number(name: &str) -> Option<u32> {
-    const MONTHS: [&str; 12] = [
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-    ];
-    MONTHS
-        .iter()
-        .position(|m| *m == name)
-        .map(|index| index as u32 + 1)
+    const MONTHS: [&str; 12] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+    MONTHS.iter().position(|m| *m == name).map(|index| index as u32 + 1)
 }
 
 /// `HH:MM:SS`
@@ -137,29 +118,13 @@ fn digits(b: &[u8]) -> Option<u32> {
     if b.is_empty() || !b.iter().all(u8::is_ascii_digit) {
         return None;
     }
-    Some(
-        b.iter()
-            .fold(0u32, |acc, digit| acc * 10 + u32::from(digit - b'0')),
-    )
+    Some(b.iter().fold(0u32, |acc, digit| acc * 10 + u32::from(digit - b'0')))
 }
 
-fn build(
-    year: u32,
-    month: u32,
-    day: u32,
-    hour: u32,
-    minute: u32,
-    second: u32,
-) -> Option<OffsetDateTime> {
+fn build(year: u32, month: u32, day: u32, hour: u32, minute: u32, second: u32) -> Option<OffsetDateTime> {
     let month = Month::try_from(u8::try_from(month).ok()?).ok()?;
-    let date =
-        Date::from_calendar_date(i32::try_from(year).ok()?, month, u8::try_from(day).ok()?).ok()?;
-    let time = Time::from_hms(
-        u8::try_from(hour).ok()?,
-        u8::try_from(minute).ok()?,
-        u8::try_from(second).ok()?,
-    )
-    .ok()?;
+    let date = Date::from_calendar_date(i32::try_from(year).ok()?, month, u8::try_from(day).ok()?).ok()?;
+    let time = Time::from_hms(u8::try_from(hour).ok()?, u8::try_from(minute).ok()?, u8::try_from(second).ok()?).ok()?;
     Some(PrimitiveDateTime::new(date, time).assume_utc())
 }
 
@@ -195,19 +160,10 @@ mod tests {
     #[test]
     fn accepts_the_three_http_date_forms() {
         let expected = datetime!(1994-11-06 08:49:37 UTC);
-        assert_eq!(
-            parse_http_date("Sun, 06 Nov 1994 08:49:37 GMT"),
-            Some(expected)
-        );
-        assert_eq!(
-            parse_http_date("Sunday, 06-Nov-94 08:49:37 GMT"),
-            Some(expected)
-        );
+        assert_eq!(parse_http_date("Sun, 06 Nov 1994 08:49:37 GMT"), Some(expected));
+        assert_eq!(parse_http_date("Sunday, 06-Nov-94 08:49:37 GMT"), Some(expected));
         assert_eq!(parse_http_date("Sun Nov  6 08:49:37 1994"), Some(expected));
-        assert_eq!(
-            parse_http_date("Fri, 24 May 2013 00:00:00 GMT"),
-            Some(datetime!(2013-05-24 00:00:00 UTC))
-        );
+        assert_eq!(parse_http_date("Fri, 24 May 2013 00:00:00 GMT"), Some(datetime!(2013-05-24 00:00:00 UTC)));
     }
 
     #[test]

@@ -36,19 +36,17 @@ mod scope;
 mod signing;
 
 pub use canonical::{
-    canonical_request, query_pairs, require_amz_headers_signed, unsigned_amz_headers, uri_encode,
-    CanonicalOptions, RequestParts,
+    canonical_request, query_pairs, require_amz_headers_signed, unsigned_amz_headers, uri_encode, CanonicalOptions,
+    RequestParts,
 };
 pub use chunk_signer::{
-    canonical_trailers, frame_unsigned_chunk, frame_unsigned_end, ChunkSigner, CHUNK_ALGORITHM,
-    TRAILER_ALGORITHM, TRAILER_SIGNATURE_HEADER,
+    canonical_trailers, frame_unsigned_chunk, frame_unsigned_end, ChunkSigner, CHUNK_ALGORITHM, TRAILER_ALGORITHM,
+    TRAILER_SIGNATURE_HEADER,
 };
-pub use chunked::{
-    ChunkEvent, ChunkedDecoder, ChunkedError, ChunkedMode, MAX_CHUNK_HEADER_LINE, MAX_TRAILER_BYTES,
-};
+pub use chunked::{ChunkEvent, ChunkedDecoder, ChunkedError, ChunkedMode, MAX_CHUNK_HEADER_LINE, MAX_TRAILER_BYTES};
 pub use claim::{
-    check_time, expected_signature, parse_authorization_header, parse_presigned_query,
-    verify_signature, ClaimKind, SignatureClaim, DEFAULT_MAX_SKEW, MAX_PRESIGNED_EXPIRES_SECS,
+    check_time, expected_signature, parse_authorization_header, parse_presigned_query, verify_signature, ClaimKind,
+    SignatureClaim, DEFAULT_MAX_SKEW, MAX_PRESIGNED_EXPIRES_SECS,
 };
 pub use datetime::{format_amz_date, parse_amz_date, parse_http_date};
 pub use error::SigV4Error;

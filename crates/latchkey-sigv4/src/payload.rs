@@ -2,10 +2,7 @@
 //! (S3 API Reference, `sigv4-auth-using-authorization-header`).
 
 use crate::error::SigV4Error;
-use crate::{
-    STREAMING_PAYLOAD, STREAMING_PAYLOAD_TRAILER, STREAMING_UNSIGNED_PAYLOAD_TRAILER,
-    UNSIGNED_PAYLOAD,
-};
+use crate::{STREAMING_PAYLOAD, STREAMING_PAYLOAD_TRAILER, STREAMING_UNSIGNED_PAYLOAD_TRAILER, UNSIGNED_PAYLOAD};
 
 /// The declared treatment of the request body.
 ///
@@ -38,8 +35,7 @@ impl PayloadHash {
             STREAMING_UNSIGNED_PAYLOAD_TRAILER => Ok(PayloadHash::StreamingUnsignedTrailer),
             digest if digest.len() == 64 => {
                 let mut bytes = [0u8; 32];
-                hex::decode_to_slice(digest, &mut bytes)
-                    .map_err(|_| SigV4Error::InvalidContentSha256)?;
+                hex::decode_to_slice(digest, &mut bytes).map_err(|_| SigV4Error::InvalidContentSha256)?;
                 Ok(PayloadHash::Sha256(bytes))
             }
             _ => Err(SigV4Error::InvalidContentSha256),
@@ -50,26 +46,18 @@ impl PayloadHash {
     pub fn is_streaming(&self) -> bool {
         matches!(
             self,
-            PayloadHash::StreamingSigned
-                | PayloadHash::StreamingSignedTrailer
-                | PayloadHash::StreamingUnsignedTrailer
+            PayloadHash::StreamingSigned | PayloadHash::StreamingSignedTrailer | PayloadHash::StreamingUnsignedTrailer
         )
     }
 
     /// Whether every chunk carries a `chunk-signature`.
     pub fn has_signed_chunks(&self) -> bool {
-        matches!(
-            self,
-            PayloadHash::StreamingSigned | PayloadHash::StreamingSignedTrailer
-        )
+        matches!(self, PayloadHash::StreamingSigned | PayloadHash::StreamingSignedTrailer)
     }
 
     /// Whether trailing headers follow the final chunk.
     pub fn has_trailer(&self) -> bool {
-        matches!(
-            self,
-            PayloadHash::StreamingSignedTrailer | PayloadHash::StreamingUnsignedTrailer
-        )
+        matches!(self, PayloadHash::StreamingSignedTrailer | PayloadHash::StreamingUnsignedTrailer)
     }
 }
 
@@ -85,10 +73,7 @@ mod tests {
             hex::decode_to_slice(EMPTY_SHA256, &mut empty).unwrap();
             PayloadHash::Sha256(empty)
         });
-        assert_eq!(
-            PayloadHash::parse(UNSIGNED_PAYLOAD).unwrap(),
-            PayloadHash::Unsigned
-        );
+        assert_eq!(PayloadHash::parse(UNSIGNED_PAYLOAD).unwrap(), PayloadHash::Unsigned);
         let signed = PayloadHash::parse(STREAMING_PAYLOAD).unwrap();
         assert!(signed.is_streaming() && signed.has_signed_chunks() && !signed.has_trailer());
         let signed_trailer = PayloadHash::parse(STREAMING_PAYLOAD_TRAILER).unwrap();
@@ -107,11 +92,7 @@ mod tests {
             &EMPTY_SHA256[1..],
             &format!("{}g", &EMPTY_SHA256[1..]),
         ] {
-            assert_eq!(
-                PayloadHash::parse(bad),
-                Err(SigV4Error::InvalidContentSha256),
-                "{bad:?}"
-            );
+            assert_eq!(PayloadHash::parse(bad), Err(SigV4Error::InvalidContentSha256), "{bad:?}");
         }
     }
 }

@@ -35,15 +35,12 @@ impl CredentialScope {
     /// The shared parser; the error is the message fragment after the
     /// header/query specific prefix.
     pub(crate) fn parse_fields(credential: &str) -> Result<Self, String> {
-        const EXPECTING: &str = "the Credential is mal-formed; expecting \"<YOUR-AKID>/YYYYMMDD/REGION/SERVICE/aws4_request\".";
+        const EXPECTING: &str =
+            "the Credential is mal-formed; expecting \"<YOUR-AKID>/YYYYMMDD/REGION/SERVICE/aws4_request\".";
         let mut fields = credential.rsplitn(5, '/');
-        let (Some(terminator), Some(service), Some(region), Some(date), Some(access_key_id)) = (
-            fields.next(),
-            fields.next(),
-            fields.next(),
-            fields.next(),
-            fields.next(),
-        ) else {
+        let (Some(terminator), Some(service), Some(region), Some(date), Some(access_key_id)) =
+            (fields.next(), fields.next(), fields.next(), fields.next(), fields.next())
+        else {
             return Err(EXPECTING.to_owned());
         };
         if access_key_id.is_empty() || region.is_empty() || service.is_empty() {
@@ -53,10 +50,8 @@ impl CredentialScope {
             return Err(EXPECTING.to_owned());
         }
         if terminator != SCOPE_TERMINATOR {
-            return Err(
-                "incorrect terminal; this endpoint uses \"aws4_request\" as the credential scope terminator."
-                    .to_owned(),
-            );
+            return Err("incorrect terminal; this endpoint uses \"aws4_request\" as the credential scope terminator."
+                .to_owned());
         }
         Ok(CredentialScope {
             access_key_id: access_key_id.to_owned(),
@@ -69,10 +64,7 @@ impl CredentialScope {
     /// `"20150830/us-east-1/service/aws4_request"`: the scope as it appears in
     /// the string to sign (the credential without the access key id).
     pub fn scope_string(&self) -> String {
-        format!(
-            "{}/{}/{}/{}",
-            self.date, self.region, self.service, SCOPE_TERMINATOR
-        )
+        format!("{}/{}/{}/{}", self.date, self.region, self.service, SCOPE_TERMINATOR)
     }
 }
 
@@ -83,9 +75,7 @@ fn is_yyyymmdd(date: &str) -> bool {
         return false;
     }
     let number = |range: std::ops::Range<usize>| -> u32 {
-        bytes[range]
-            .iter()
-            .fold(0, |acc, digit| acc * 10 + u32::from(digit - b'0'))
+        bytes[range].iter().fold(0, |acc, digit| acc * 10 + u32::from(digit - b'0'))
     };
     let (year, month, day) = (number(0..4), number(4..6), number(6..8));
     let Ok(month) = time::Month::try_from(month as u8) else {
@@ -100,16 +90,12 @@ mod tests {
 
     #[test]
     fn parses_the_documented_credential() {
-        let scope =
-            CredentialScope::parse("AKIDEXAMPLE/20150830/us-east-1/service/aws4_request").unwrap();
+        let scope = CredentialScope::parse("AKIDEXAMPLE/20150830/us-east-1/service/aws4_request").unwrap();
         assert_eq!(scope.access_key_id, "AKIDEXAMPLE");
         assert_eq!(scope.date, "20150830");
         assert_eq!(scope.region, "us-east-1");
         assert_eq!(scope.service, "service");
-        assert_eq!(
-            scope.scope_string(),
-            "20150830/us-east-1/service/aws4_request"
-        );
+        assert_eq!(scope.scope_string(), "20150830/us-east-1/service/aws4_request");
     }
 
     #[test]

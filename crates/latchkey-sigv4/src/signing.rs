@@ -9,16 +9,8 @@ use crate::scope::{CredentialScope, SCOPE_TERMINATOR};
 use crate::ALGORITHM;
 
 /// `AWS4-HMAC-SHA256 \n <amz date> \n <scope> \n hex(sha256(canonical request))`.
-pub fn string_to_sign(
-    amz_date_raw: &str,
-    scope: &CredentialScope,
-    canonical_request: &str,
-) -> String {
-    format!(
-        "{ALGORITHM}\n{amz_date_raw}\n{}\n{}",
-        scope.scope_string(),
-        sha256_hex(canonical_request.as_bytes())
-    )
+pub fn string_to_sign(amz_date_raw: &str, scope: &CredentialScope, canonical_request: &str) -> String {
+    format!("{ALGORITHM}\n{amz_date_raw}\n{}\n{}", scope.scope_string(), sha256_hex(canonical_request.as_bytes()))
 }
 
 /// `kSigning = HMAC(HMAC(HMAC(HMAC("AWS4" + secret, date), region), service), "aws4_request")`.
@@ -54,8 +46,7 @@ pub fn sha256_hex(data: &[u8]) -> String {
 
 pub(crate) fn hmac_sha256(key: &[u8], data: &[u8]) -> [u8; 32] {
     // HMAC is defined for keys of every length, so this cannot fail.
-    let mut mac =
-        <Hmac<Sha256> as Mac>::new_from_slice(key).expect("HMAC takes keys of any length");
+    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(key).expect("HMAC takes keys of any length");
     mac.update(data);
     mac.finalize().into_bytes().into()
 }
@@ -69,16 +60,8 @@ mod tests {
         // AWS General Reference, "Examples of how to derive a signing key for
         // Signature Version 4": secret wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY,
         // 20120215, us-east-1, iam.
-        let key = signing_key(
-            "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY",
-            "20120215",
-            "us-east-1",
-            "iam",
-        );
-        assert_eq!(
-            hex::encode(key),
-            "f4780e2d9f65fa895f9c67b32ce1baf0b0d8a43505a000a1a9e090d414db404d"
-        );
+        let key = signing_key("wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY", "20120215", "us-east-1", "iam");
+        assert_eq!(hex::encode(key), "f4780e2d9f65fa895f9c67b32ce1baf0b0d8a43505a000a1a9e090d414db404d");
     }
 
     #[test]

@@ -3,9 +3,8 @@
 
 use bytes::BytesMut;
 use latchkey_sigv4::{
-    canonical_request, parse_authorization_header, parse_presigned_query, query_pairs, signing_key,
-    CanonicalOptions, ChunkEvent, ChunkSigner, ChunkedDecoder, ChunkedError, ChunkedMode,
-    CredentialScope, RequestParts,
+    canonical_request, parse_authorization_header, parse_presigned_query, query_pairs, signing_key, CanonicalOptions,
+    ChunkEvent, ChunkSigner, ChunkedDecoder, ChunkedError, ChunkedMode, CredentialScope, RequestParts,
 };
 use proptest::collection::vec;
 use proptest::option;
@@ -16,14 +15,8 @@ use sha2::{Digest, Sha256};
 const SEED: &str = "4f232c4386841ef735655705268965c44a0e4690baa4adea153f7db9fa80a0a9";
 
 fn signer() -> ChunkSigner {
-    let scope =
-        CredentialScope::parse("AKIAIOSFODNN7EXAMPLE/20130524/us-east-1/s3/aws4_request").unwrap();
-    let key = signing_key(
-        "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
-        "20130524",
-        "us-east-1",
-        "s3",
-    );
+    let scope = CredentialScope::parse("AKIAIOSFODNN7EXAMPLE/20130524/us-east-1/s3/aws4_request").unwrap();
+    let key = signing_key("wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY", "20130524", "us-east-1", "s3");
     ChunkSigner::new(key, "20130524T000000Z", &scope, SEED)
 }
 
@@ -39,17 +32,10 @@ struct Body {
 fn body() -> impl Strategy<Value = Body> {
     (
         vec(vec(any::<u8>(), 1..2500), 0..6),
-        option::of(vec(
-            ("x-amz-checksum-[a-z0-9]{1,10}", "[A-Za-z0-9+/=]{0,24}"),
-            0..4,
-        )),
+        option::of(vec(("x-amz-checksum-[a-z0-9]{1,10}", "[A-Za-z0-9+/=]{0,24}"), 0..4)),
         any::<bool>(),
     )
-        .prop_map(|(chunks, trailers, uppercase_sizes)| Body {
-            chunks,
-            trailers,
-            uppercase_sizes,
-        })
+        .prop_map(|(chunks, trailers, uppercase_sizes)| Body { chunks, trailers, uppercase_sizes })
 }
 
 impl Body {
@@ -64,11 +50,7 @@ impl Body {
         let mut out = Vec::new();
         let empty: &[u8] = &[];
         for data in self.chunks.iter().map(Vec::as_slice).chain([empty]) {
-            let size = if self.uppercase_sizes {
-                format!("{:X}", data.len())
-            } else {
-                format!("{:x}", data.len())
-            };
+            let size = if self.uppercase_sizes { format!("{:X}", data.len()) } else { format!("{:x}", data.len()) };
             out.extend_from_slice(size.as_bytes());
             if let Some(signer) = &mut signer {
                 let signature = signer.sign_chunk(&Sha256::digest(data).into());
@@ -89,9 +71,7 @@ impl Body {
                 sorted.sort_by(|a, b| a.0.cmp(&b.0));
                 let canonical: String = sorted.iter().map(|(n, v)| format!("{n}:{v}\n")).collect();
                 let signature = signer.sign_trailer(&Sha256::digest(canonical.as_bytes()).into());
-                out.extend_from_slice(
-                    format!("x-amz-trailer-signature:{signature}\r\n").as_bytes(),
-                );
+                out.extend_from_slice(format!("x-amz-trailer-signature:{signature}\r\n").as_bytes());
             }
         }
         out.extend_from_slice(b"\r\n");
@@ -107,11 +87,7 @@ struct Decoded {
 }
 
 /// Feeds `wire` cut at `cuts`, then finishes.
-fn decode(
-    mut decoder: ChunkedDecoder,
-    wire: &[u8],
-    cuts: &[Index],
-) -> Result<Decoded, ChunkedError> {
+fn decode(mut decoder: ChunkedDecoder, wire: &[u8], cuts: &[Index]) -> Result<Decoded, ChunkedError> {
     let mut positions: Vec<usize> = cuts.iter().map(|cut| cut.index(wire.len() + 1)).collect();
     positions.push(0);
     positions.push(wire.len());

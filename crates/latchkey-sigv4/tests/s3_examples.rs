@@ -11,8 +11,8 @@
 
 use latchkey_sigv4::{
     canonical_request, check_time, parse_authorization_header, parse_presigned_query, query_pairs,
-    require_amz_headers_signed, sha256_hex, string_to_sign, verify_signature, CanonicalOptions,
-    PayloadHash, RequestParts, SigV4Error, DEFAULT_MAX_SKEW, EMPTY_SHA256, UNSIGNED_PAYLOAD,
+    require_amz_headers_signed, sha256_hex, string_to_sign, verify_signature, CanonicalOptions, PayloadHash,
+    RequestParts, SigV4Error, DEFAULT_MAX_SKEW, EMPTY_SHA256, UNSIGNED_PAYLOAD,
 };
 use time::macros::datetime;
 
@@ -22,16 +22,11 @@ const DATE: &str = "20130524T000000Z";
 const HOST: &str = "examplebucket.s3.amazonaws.com";
 
 fn headers(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-    pairs
-        .iter()
-        .map(|(n, v)| ((*n).to_owned(), (*v).to_owned()))
-        .collect()
+    pairs.iter().map(|(n, v)| ((*n).to_owned(), (*v).to_owned())).collect()
 }
 
 fn authorization(signed_headers: &str, signature: &str) -> String {
-    format!(
-        "AWS4-HMAC-SHA256 Credential={CREDENTIAL},SignedHeaders={signed_headers},Signature={signature}"
-    )
+    format!("AWS4-HMAC-SHA256 Credential={CREDENTIAL},SignedHeaders={signed_headers},Signature={signature}")
 }
 
 /// Verifies a header-signed example end to end and returns its canonical
@@ -43,24 +38,11 @@ fn verify_header_example(
     request_headers: &[(String, String)],
     payload_hash: &str,
 ) -> (String, String) {
-    let header = |name: &str| {
-        request_headers
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-    };
-    let claim = parse_authorization_header(
-        header("authorization").unwrap(),
-        header("x-amz-date"),
-        header("date"),
-    )
-    .unwrap();
-    let parts = RequestParts {
-        method,
-        raw_path,
-        raw_query,
-        headers: request_headers,
-    };
+    let header =
+        |name: &str| request_headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str());
+    let claim =
+        parse_authorization_header(header("authorization").unwrap(), header("x-amz-date"), header("date")).unwrap();
+    let parts = RequestParts { method, raw_path, raw_query, headers: request_headers };
     let opts = claim.canonical_options();
     assert_eq!(opts, CanonicalOptions::S3);
     verify_signature(&claim, &parts, payload_hash, &opts, SECRET).unwrap();
@@ -81,17 +63,11 @@ fn get_object_with_a_range_header() {
     let request = headers(&[
         ("Host", HOST),
         ("x-amz-date", DATE),
-        (
-            "Authorization",
-            &authorization("host;range;x-amz-content-sha256;x-amz-date", signature),
-        ),
+        ("Authorization", &authorization("host;range;x-amz-content-sha256;x-amz-date", signature)),
         ("Range", "bytes=0-9"),
         ("x-amz-content-sha256", EMPTY_SHA256),
     ]);
-    assert_eq!(
-        PayloadHash::parse(EMPTY_SHA256).map(|p| p.is_streaming()),
-        Ok(false)
-    );
+    assert_eq!(PayloadHash::parse(EMPTY_SHA256).map(|p| p.is_streaming()), Ok(false));
     let (creq, sts) = verify_header_example("GET", "/test.txt", "", &request, EMPTY_SHA256);
     assert_eq!(
         creq,
@@ -120,12 +96,7 @@ fn a_changed_range_no_longer_verifies() {
         None,
     )
     .unwrap();
-    let parts = RequestParts {
-        method: "GET",
-        raw_path: "/test.txt",
-        raw_query: "",
-        headers: &request,
-    };
+    let parts = RequestParts { method: "GET", raw_path: "/test.txt", raw_query: "", headers: &request };
     assert_eq!(
         verify_signature(&claim, &parts, EMPTY_SHA256, &CanonicalOptions::S3, SECRET),
         Err(SigV4Error::SignatureDoesNotMatch)
@@ -136,21 +107,12 @@ fn a_changed_range_no_longer_verifies() {
 fn put_object_whose_key_needs_encoding() {
     let body = b"Welcome to Amazon S3.";
     let body_hash = sha256_hex(body);
-    assert_eq!(
-        body_hash,
-        "44ce7dd67c959e0d3524ffac1771dfbba87d2b6b4b4e99e42034a8b803f8b072"
-    );
+    assert_eq!(body_hash, "44ce7dd67c959e0d3524ffac1771dfbba87d2b6b4b4e99e42034a8b803f8b072");
     let signature = "98ad721746da40c64f1a55b78f14c238d841ea1380cd77a1b5971af0ece108bd";
     let request = headers(&[
         ("Host", HOST),
         ("Date", "Fri, 24 May 2013 00:00:00 GMT"),
-        (
-            "Authorization",
-            &authorization(
-                "date;host;x-amz-content-sha256;x-amz-date;x-amz-storage-class",
-                signature,
-            ),
-        ),
+        ("Authorization", &authorization("date;host;x-amz-content-sha256;x-amz-date;x-amz-storage-class", signature)),
         ("x-amz-date", DATE),
         ("x-amz-storage-class", "REDUCED_REDUNDANCY"),
         ("x-amz-content-sha256", &body_hash),
@@ -170,10 +132,7 @@ fn get_bucket_lifecycle_with_a_valueless_query_parameter() {
         ("Host", HOST),
         ("x-amz-date", DATE),
         ("x-amz-content-sha256", EMPTY_SHA256),
-        (
-            "Authorization",
-            &authorization("host;x-amz-content-sha256;x-amz-date", signature),
-        ),
+        ("Authorization", &authorization("host;x-amz-content-sha256;x-amz-date", signature)),
     ]);
     let (creq, _) = verify_header_example("GET", "/", "lifecycle", &request, EMPTY_SHA256);
     assert!(creq.starts_with("GET\n/\nlifecycle=\n"), "{creq}");
@@ -186,13 +145,9 @@ fn list_objects_with_a_sorted_query() {
         ("Host", HOST),
         ("x-amz-date", DATE),
         ("x-amz-content-sha256", EMPTY_SHA256),
-        (
-            "Authorization",
-            &authorization("host;x-amz-content-sha256;x-amz-date", signature),
-        ),
+        ("Authorization", &authorization("host;x-amz-content-sha256;x-amz-date", signature)),
     ]);
-    let (creq, _) =
-        verify_header_example("GET", "/", "max-keys=2&prefix=J", &request, EMPTY_SHA256);
+    let (creq, _) = verify_header_example("GET", "/", "max-keys=2&prefix=J", &request, EMPTY_SHA256);
     assert!(creq.starts_with("GET\n/\nmax-keys=2&prefix=J\n"), "{creq}");
 }
 
@@ -201,19 +156,9 @@ const PRESIGNED_QUERY: &str = "X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential
 #[test]
 fn presigned_get_object() {
     let request = headers(&[("Host", HOST)]);
-    let parts = RequestParts {
-        method: "GET",
-        raw_path: "/test.txt",
-        raw_query: PRESIGNED_QUERY,
-        headers: &request,
-    };
-    let claim = parse_presigned_query(&query_pairs(PRESIGNED_QUERY))
-        .unwrap()
-        .expect("presigned");
-    assert_eq!(
-        claim.signature,
-        "aeeed9bbccd4d02ee5c0109b86d86835f995330da4c265957d157751f604d404"
-    );
+    let parts = RequestParts { method: "GET", raw_path: "/test.txt", raw_query: PRESIGNED_QUERY, headers: &request };
+    let claim = parse_presigned_query(&query_pairs(PRESIGNED_QUERY)).unwrap().expect("presigned");
+    assert_eq!(claim.signature, "aeeed9bbccd4d02ee5c0109b86d86835f995330da4c265957d157751f604d404");
     let opts = claim.canonical_options();
     assert_eq!(opts, CanonicalOptions::S3_PRESIGNED);
 
@@ -234,10 +179,7 @@ fn presigned_get_object() {
     // the skew), not after.
     check_time(&claim, datetime!(2013-05-24 23:59:59 UTC), DEFAULT_MAX_SKEW).unwrap();
     check_time(&claim, datetime!(2013-05-25 00:00:00 UTC), DEFAULT_MAX_SKEW).unwrap();
-    assert_eq!(
-        check_time(&claim, datetime!(2013-05-25 00:00:01 UTC), DEFAULT_MAX_SKEW),
-        Err(SigV4Error::Expired)
-    );
+    assert_eq!(check_time(&claim, datetime!(2013-05-25 00:00:01 UTC), DEFAULT_MAX_SKEW), Err(SigV4Error::Expired));
     assert_eq!(
         check_time(&claim, datetime!(2013-05-23 23:40:00 UTC), DEFAULT_MAX_SKEW),
         Err(SigV4Error::RequestNotYetValid)
@@ -246,28 +188,12 @@ fn presigned_get_object() {
 
 #[test]
 fn a_presigned_url_for_another_key_or_host_does_not_verify() {
-    let claim = parse_presigned_query(&query_pairs(PRESIGNED_QUERY))
-        .unwrap()
-        .unwrap();
-    for (path, host) in [
-        ("/test2.txt", HOST),
-        ("/test.txt", "otherbucket.s3.amazonaws.com"),
-    ] {
+    let claim = parse_presigned_query(&query_pairs(PRESIGNED_QUERY)).unwrap().unwrap();
+    for (path, host) in [("/test2.txt", HOST), ("/test.txt", "otherbucket.s3.amazonaws.com")] {
         let request = headers(&[("Host", host)]);
-        let parts = RequestParts {
-            method: "GET",
-            raw_path: path,
-            raw_query: PRESIGNED_QUERY,
-            headers: &request,
-        };
+        let parts = RequestParts { method: "GET", raw_path: path, raw_query: PRESIGNED_QUERY, headers: &request };
         assert_eq!(
-            verify_signature(
-                &claim,
-                &parts,
-                UNSIGNED_PAYLOAD,
-                &CanonicalOptions::S3_PRESIGNED,
-                SECRET
-            ),
+            verify_signature(&claim, &parts, UNSIGNED_PAYLOAD, &CanonicalOptions::S3_PRESIGNED, SECRET),
             Err(SigV4Error::SignatureDoesNotMatch)
         );
     }

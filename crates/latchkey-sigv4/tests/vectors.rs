@@ -10,9 +10,9 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use latchkey_sigv4::{
-    canonical_request, check_time, parse_authorization_header, parse_presigned_query, query_pairs,
-    sha256_hex, signature_hex, signing_key, string_to_sign, verify_signature, CanonicalOptions,
-    ClaimKind, RequestParts, SignatureClaim, DEFAULT_MAX_SKEW,
+    canonical_request, check_time, parse_authorization_header, parse_presigned_query, query_pairs, sha256_hex,
+    signature_hex, signing_key, string_to_sign, verify_signature, CanonicalOptions, ClaimKind, RequestParts,
+    SignatureClaim, DEFAULT_MAX_SKEW,
 };
 use time::macros::datetime;
 
@@ -68,10 +68,7 @@ impl HttpRequest {
         let request_line = lines.next().expect("request line");
         let (method, rest) = request_line.split_once(' ').expect("method");
         let (target, version) = rest.rsplit_once(' ').expect("HTTP version");
-        assert!(
-            version.starts_with("HTTP/"),
-            "request line {request_line:?}"
-        );
+        assert!(version.starts_with("HTTP/"), "request line {request_line:?}");
         let (path, query) = target.split_once('?').unwrap_or((target, ""));
 
         let mut headers: Vec<(String, String)> = Vec::new();
@@ -84,9 +81,7 @@ impl HttpRequest {
             if line.is_empty() {
                 body_lines = Some(Vec::new());
             } else if line.starts_with([' ', '\t']) {
-                let (_, value) = headers
-                    .last_mut()
-                    .expect("a folded line continues a header");
+                let (_, value) = headers.last_mut().expect("a folded line continues a header");
                 value.push(' ');
                 value.push_str(line.trim_start_matches([' ', '\t']));
             } else {
@@ -99,34 +94,21 @@ impl HttpRequest {
             path: path.to_owned(),
             query: query.to_owned(),
             headers,
-            body: body_lines
-                .map(|lines| lines.join("\n").into_bytes())
-                .unwrap_or_default(),
+            body: body_lines.map(|lines| lines.join("\n").into_bytes()).unwrap_or_default(),
         }
     }
 
     fn parts(&self) -> RequestParts<'_> {
-        RequestParts {
-            method: &self.method,
-            raw_path: &self.path,
-            raw_query: &self.query,
-            headers: &self.headers,
-        }
+        RequestParts { method: &self.method, raw_path: &self.path, raw_query: &self.query, headers: &self.headers }
     }
 
     fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+        self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
     }
 
     /// The claim from the `Authorization` header, as a server reads it.
     fn header_claim(&self) -> SignatureClaim {
-        let authorization = self
-            .header("authorization")
-            .expect("Authorization header")
-            .trim();
+        let authorization = self.header("authorization").expect("Authorization header").trim();
         parse_authorization_header(
             authorization,
             self.header("x-amz-date").map(str::trim),
@@ -156,42 +138,27 @@ fn check_signature_chain(
     opts: &CanonicalOptions,
     expected: &Expected,
 ) {
-    let (expected_creq, expected_sts, expected_signature) = (
-        expected.canonical_request.as_str(),
-        expected.string_to_sign.as_str(),
-        expected.signature.as_str(),
-    );
+    let (expected_creq, expected_sts, expected_signature) =
+        (expected.canonical_request.as_str(), expected.string_to_sign.as_str(), expected.signature.as_str());
     let payload_hash = sha256_hex(&request.body);
-    let creq = match canonical_request(&request.parts(), &claim.signed_headers, &payload_hash, opts)
-    {
+    let creq = match canonical_request(&request.parts(), &claim.signed_headers, &payload_hash, opts) {
         Ok(creq) => creq,
         Err(e) => return failures.push(format!("{case}: canonical_request: {e}")),
     };
     if creq != expected_creq {
-        failures.push(format!(
-            "{case}: canonical request\n--- got\n{creq}\n--- expected\n{expected_creq}"
-        ));
+        failures.push(format!("{case}: canonical request\n--- got\n{creq}\n--- expected\n{expected_creq}"));
         return;
     }
     let sts = string_to_sign(&claim.amz_date_raw, &claim.credential, &creq);
     if sts != expected_sts {
-        failures.push(format!(
-            "{case}: string to sign\n--- got\n{sts}\n--- expected\n{expected_sts}"
-        ));
+        failures.push(format!("{case}: string to sign\n--- got\n{sts}\n--- expected\n{expected_sts}"));
         return;
     }
-    let key = signing_key(
-        SECRET,
-        &claim.credential.date,
-        &claim.credential.region,
-        &claim.credential.service,
-    );
+    let key = signing_key(SECRET, &claim.credential.date, &claim.credential.region, &claim.credential.service);
     let signature = signature_hex(&key, &sts);
     if signature != expected_signature || claim.signature != expected_signature {
-        failures.push(format!(
-            "{case}: signature {signature}, claimed {}, expected {expected_signature}",
-            claim.signature
-        ));
+        failures
+            .push(format!("{case}: signature {signature}, claimed {}, expected {expected_signature}", claim.signature));
         return;
     }
     if let Err(e) = verify_signature(claim, &request.parts(), &payload_hash, opts, SECRET) {
@@ -245,10 +212,7 @@ fn aws4_testsuite_header_signing() {
 
         if inconsistent {
             let placeholder = signed.header_claim();
-            assert_ne!(
-                Some(authz.as_str()),
-                signed.header("authorization").map(str::trim)
-            );
+            assert_ne!(Some(authz.as_str()), signed.header("authorization").map(str::trim));
             let payload_hash = sha256_hex(&signed.body);
             let opts = placeholder.canonical_options();
             let err = verify_signature(&placeholder, &signed.parts(), &payload_hash, &opts, SECRET)
@@ -260,15 +224,10 @@ fn aws4_testsuite_header_signing() {
                 }
             }
         }
-        assert_eq!(
-            signed.header("authorization").map(str::trim),
-            Some(authz.as_str()),
-            "{name}"
-        );
+        assert_eq!(signed.header("authorization").map(str::trim), Some(authz.as_str()), "{name}");
         let claim = signed.header_claim();
         // The same claim, read straight from the expected .authz value.
-        let from_authz =
-            parse_authorization_header(&authz, signed.header("x-amz-date"), None).unwrap();
+        let from_authz = parse_authorization_header(&authz, signed.header("x-amz-date"), None).unwrap();
         assert_eq!(from_authz.signature, claim.signature, "{name}");
         assert_eq!(from_authz.credential.access_key_id, "AKIDEXAMPLE", "{name}");
         assert_eq!(claim.kind, ClaimKind::Header, "{name}");
@@ -287,22 +246,10 @@ fn aws4_testsuite_header_signing() {
             continue;
         }
         // The unsigned request canonicalises the same way.
-        check_signature_chain(
-            &mut failures,
-            &format!("{name} (.req)"),
-            &unsigned,
-            &claim,
-            &opts,
-            &expected,
-        );
+        check_signature_chain(&mut failures, &format!("{name} (.req)"), &unsigned, &claim, &opts, &expected);
         println!("aws4_testsuite/{name}: checked");
     }
-    assert!(
-        failures.is_empty(),
-        "{} failure(s):\n{}",
-        failures.len(),
-        failures.join("\n\n")
-    );
+    assert!(failures.is_empty(), "{} failure(s):\n{}", failures.len(), failures.join("\n\n"));
 }
 
 /// The scalar fields of an aws-c-auth `context.json`.
@@ -325,25 +272,15 @@ fn context(dir: &Path) -> Context {
         expiration_in_seconds: json["expiration_in_seconds"].as_u64().unwrap() as u32,
         token: json["credentials"]["token"].as_str().map(str::to_owned),
         omit_session_token: json["omit_session_token"].as_bool().unwrap_or(false),
-        access_key_id: json["credentials"]["access_key_id"]
-            .as_str()
-            .unwrap()
-            .to_owned(),
-        secret_access_key: json["credentials"]["secret_access_key"]
-            .as_str()
-            .unwrap()
-            .to_owned(),
+        access_key_id: json["credentials"]["access_key_id"].as_str().unwrap().to_owned(),
+        secret_access_key: json["credentials"]["secret_access_key"].as_str().unwrap().to_owned(),
     }
 }
 
 /// aws-c-auth's `normalize: false` cases are the S3 rules (README); its
 /// `normalize: true` ones the other services'.
 fn options(normalize: bool, presigned: bool) -> CanonicalOptions {
-    CanonicalOptions {
-        normalize_path: normalize,
-        double_encode_path: normalize,
-        presigned,
-    }
+    CanonicalOptions { normalize_path: normalize, double_encode_path: normalize, presigned }
 }
 
 /// `aws-c-auth-v4/`: header and presigned-query variants of every case.
@@ -370,10 +307,7 @@ fn aws_c_auth_header_and_query_signing() {
         let signed = HttpRequest::parse(&file("header-signed-request.txt"));
         let claim = signed.header_claim();
         assert_eq!(claim.credential.access_key_id, ctx.access_key_id, "{name}");
-        let token_signed = claim
-            .signed_headers
-            .iter()
-            .any(|h| h == "x-amz-security-token");
+        let token_signed = claim.signed_headers.iter().any(|h| h == "x-amz-security-token");
         assert_eq!(
             token_signed,
             ctx.token.is_some() && !ctx.omit_session_token,
@@ -407,10 +341,7 @@ fn aws_c_auth_header_and_query_signing() {
         assert_eq!(claim.amz_date, datetime!(2015-08-30 12:36:00 UTC), "{name}");
         assert_eq!(
             claim.kind,
-            ClaimKind::Presigned {
-                expires_secs: ctx.expiration_in_seconds,
-                security_token: ctx.token.clone(),
-            },
+            ClaimKind::Presigned { expires_secs: ctx.expiration_in_seconds, security_token: ctx.token.clone() },
             "{name}"
         );
         check_signature_chain(
@@ -427,24 +358,14 @@ fn aws_c_auth_header_and_query_signing() {
         );
         // One hour and a second later the URL has expired.
         assert_eq!(
-            check_time(&claim, datetime!(2015-08-30 13:36:01 UTC), DEFAULT_MAX_SKEW)
-                .unwrap_err()
-                .to_string(),
+            check_time(&claim, datetime!(2015-08-30 13:36:01 UTC), DEFAULT_MAX_SKEW).unwrap_err().to_string(),
             "Request has expired",
             "{name}"
         );
         *checked.entry("query").or_default() += 1;
         println!("aws-c-auth-v4/{name}: checked");
     }
-    assert!(
-        failures.is_empty(),
-        "{} failure(s):\n{}",
-        failures.len(),
-        failures.join("\n\n")
-    );
+    assert!(failures.is_empty(), "{} failure(s):\n{}", failures.len(), failures.join("\n\n"));
     assert_eq!(checked.get("header"), Some(&38));
-    assert_eq!(
-        checked.get("query"),
-        Some(&(38 - SKIPPED_QUERY_CASES.len()))
-    );
+    assert_eq!(checked.get("query"), Some(&(38 - SKIPPED_QUERY_CASES.len())));
 }

@@ -25,10 +25,7 @@ impl BlobId {
 impl TryFrom<String> for BlobId {
     type Error = StorageError;
     fn try_from(s: String) -> Result<Self, StorageError> {
-        if s.len() == 32
-            && s.bytes()
-                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-        {
+        if s.len() == 32 && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
             Ok(BlobId(s))
         } else {
             Err(StorageError::Corrupt(format!("invalid blob id {s:?}")))
@@ -126,25 +123,14 @@ impl BlobStore for FsBlobStore {
         let dir = self.shard_dir(&id);
         tokio::fs::create_dir_all(&dir).await?;
         let path = self.path(&id);
-        let file = tokio::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&path)
-            .await?;
-        Ok(Box::new(FsBlobWriter {
-            id,
-            path,
-            dir,
-            file,
-        }))
+        let file = tokio::fs::OpenOptions::new().write(true).create_new(true).open(&path).await?;
+        Ok(Box::new(FsBlobWriter { id, path, dir, file }))
     }
 
     async fn open(&self, id: &BlobId, offset: u64) -> Result<BlobReader, StorageError> {
         let mut file = match tokio::fs::File::open(self.path(id)).await {
             Ok(f) => f,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return Err(StorageError::NotFound)
-            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(StorageError::NotFound),
             Err(e) => return Err(e.into()),
         };
         if offset > 0 {

@@ -137,6 +137,28 @@ pub struct PartRecord {
     pub last_modified: OffsetDateTime,
 }
 
+/// A condition on the current state of a key, checked in the same
+/// transaction as the write (S3 conditional writes).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum PutCondition {
+    #[default]
+    Always,
+    /// The key must exist with this ETag (unquoted) — `If-Match`.
+    IfMatch(String),
+    /// The key must not exist — `If-None-Match: *`.
+    IfNoneMatch,
+}
+
+/// A multipart upload that was completed, remembered so that repeating the
+/// completion is answered with the same result, as S3 does.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CompletedUpload {
+    pub upload_id: String,
+    pub bucket: String,
+    pub key: String,
+    pub etag: String,
+}
+
 /// The outcome of a write that may have replaced blobs: the caller deletes
 /// them once the metadata change is durable.
 #[derive(Debug, Default)]
@@ -163,17 +185,13 @@ pub trait MetadataStore: Send + Sync {
     fn delete_bucket(&self, name: &str) -> Result<(), StorageError>;
 
     fn get_object(&self, bucket: &str, key: &str) -> Result<Option<ObjectRecord>, StorageError>;
-    /// Inserts or replaces; returns the blob it replaced.
-    fn put_object(&self, object: &ObjectRecord) -> Result<Replaced, StorageError>;
+    /// Inserts or replaces if `condition` holds; returns the blobs it
+    /// replaced. `NotFound` / `Conflict("precondition")` when it does not.
+    fn put_object(&self, object: &ObjectRecord, condition: &PutCondition) -> Result<Replaced, StorageError>;
     /// Returns the removed record, if there was one.
     fn delete_object(&self, bucket: &str, key: &str) -> Result<Option<ObjectRecord>, StorageError>;
     /// Replaces the tag set; `NotFound` if the object does not exist.
-    fn set_object_tags(
-        &self,
-        bucket: &str,
-        key: &str,
-        tags: &[(String, String)],
-    ) -> Result<(), StorageError>;
+    fn set_object_tags(&self, bucket: &str, key: &str, tags: &[(String, String)]) -> Result<(), StorageError>;
     /// Objects whose key starts with `prefix`, in byte order of the key,
     /// beginning at `from`, at most `limit`.
     fn scan_objects(
@@ -197,12 +215,7 @@ pub trait MetadataStore: Send + Sync {
     ) -> Result<Vec<MultipartUpload>, StorageError>;
     /// Inserts or replaces a part; `NotFound` if the upload is gone.
     fn put_part(&self, part: &PartRecord) -> Result<Replaced, StorageError>;
-    fn list_parts(
-        &self,
-        upload_id: &str,
-        after_part: u32,
-        limit: usize,
-    ) -> Result<Vec<PartRecord>, StorageError>;
+    fn list_parts(&self, upload_id: &str, after_part: u32, limit: usize) -> Result<Vec<PartRecord>, StorageError>;
     /// Atomically: checks the upload still exists, writes `object`, and drops
     /// the upload with all its parts. Returns the blobs no longer referenced
     /// (parts not named in `used_parts`, the replaced object's blob).
@@ -213,7 +226,9 @@ pub trait MetadataStore: Send + Sync {
         upload_id: &str,
         object: &ObjectRecord,
         used_parts: &[u32],
+        condition: &PutCondition,
     ) -> Result<Replaced, StorageError>;
+    fn get_completed_upload(&self, upload_id: &str) -> Result<Option<CompletedUpload>, StorageError>;
     /// Drops the upload; returns its parts' blobs.
     fn abort_upload(&self, upload_id: &str) -> Result<Replaced, StorageError>;
 

@@ -63,6 +63,13 @@ CREATE TABLE IF NOT EXISTS parts (
     last_modified_ms INTEGER NOT NULL,
     PRIMARY KEY (upload_id, part_number)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS completed_uploads (
+    upload_id TEXT PRIMARY KEY,
+    bucket TEXT NOT NULL,
+    key BLOB NOT NULL,
+    etag TEXT NOT NULL,
+    completed_ms INTEGER NOT NULL
+);
 -- Every blob that some object or part names; orphan reclaim consults it.
 CREATE TABLE IF NOT EXISTS blob_refs (blob TEXT PRIMARY KEY) WITHOUT ROWID;
 "#;
@@ -89,8 +96,7 @@ fn to_ms(t: OffsetDateTime) -> i64 {
 }
 
 fn from_ms(ms: i64) -> Result<OffsetDateTime, StorageError> {
-    OffsetDateTime::from_unix_timestamp_nanos(ms as i128 * 1_000_000)
-        .map_err(|e| StorageError::Corrupt(e.to_string()))
+    OffsetDateTime::from_unix_timestamp_nanos(ms as i128 * 1_000_000).map_err(|e| StorageError::Corrupt(e.to_string()))
 }
 
 fn json<T: serde::Serialize>(v: &T) -> String {
@@ -118,22 +124,10 @@ pub fn prefix_successor(prefix: &[u8]) -> Option<Vec<u8>> {
     None
 }
 
-const OBJECT_COLS: &str =
-    "bucket, key, segments, size, etag, last_modified_ms, owner_account, attrs";
+const OBJECT_COLS: &str = "bucket, key, segments, size, etag, last_modified_ms, owner_account, attrs";
 
-fn object_from_row(
-    row: &Row,
-) -> rusqlite::Result<(String, Vec<u8>, String, i64, String, i64, String, String)> {
-    Ok((
-        row.get(0)?,
-        row.get(1)?,
-        row.get(2)?,
-        row.get(3)?,
-        row.get(4)?,
-        row.get(5)?,
-        row.get(6)?,
-        row.get(7)?,
-    ))
+fn object_from_row(row: &Row) -> rusqlite::Result<(String, Vec<u8>, String, i64, String, i64, String, String)> {
+    Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?, row.get(4)?, row.get(5)?, row.get(6)?, row.get(7)?))
 }
 
 type ObjectRow = (String, Vec<u8>, String, i64, String, i64, String, String);
@@ -154,14 +148,7 @@ fn object_from_parts(r: ObjectRow) -> Result<ObjectRecord, StorageError> {
 type UploadRow = (String, String, Vec<u8>, i64, String, String);
 
 fn upload_from_row(row: &Row) -> rusqlite::Result<UploadRow> {
-    Ok((
-        row.get(0)?,
-        row.get(1)?,
-        row.get(2)?,
-        row.get(3)?,
-        row.get(4)?,
-        row.get(5)?,
-    ))
+    Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?, row.get(4)?, row.get(5)?))
 }
 
 fn upload_from_parts(r: UploadRow) -> Result<MultipartUpload, StorageError> {
@@ -175,11 +162,7 @@ fn upload_from_parts(r: UploadRow) -> Result<MultipartUpload, StorageError> {
     })
 }
 
-fn get_object_tx(
-    tx: &Connection,
-    bucket: &str,
-    key: &str,
-) -> Result<Option<ObjectRecord>, StorageError> {
+fn get_object_tx(tx: &Connection, bucket: &str, key: &str) -> Result<Option<ObjectRecord>, StorageError> {
     let row = tx
         .query_row(
             &format!("SELECT {OBJECT_COLS} FROM objects WHERE bucket = ?1 AND key = ?2"),
@@ -207,21 +190,29 @@ fn drop_refs(tx: &Transaction, blobs: &[BlobId]) -> Result<(), StorageError> {
 }
 
 /// Removes an object row and returns it, dropping its blob references.
-fn remove_object_tx(
-    tx: &Transaction,
-    bucket: &str,
-    key: &str,
-) -> Result<Option<ObjectRecord>, StorageError> {
+fn remove_object_tx(tx: &Transaction, bucket: &str, key: &str) -> Result<Option<ObjectRecord>, StorageError> {
     let old = get_object_tx(tx, bucket, key)?;
     if let Some(old) = &old {
-        tx.execute(
-            "DELETE FROM objects WHERE bucket = ?1 AND key = ?2",
-            params![bucket, key.as_bytes()],
-        )?;
+        tx.execute("DELETE FROM objects WHERE bucket = ?1 AND key = ?2", params![bucket, key.as_bytes()])?;
         let blobs: Vec<BlobId> = old.segments.iter().map(|s| s.blob.clone()).collect();
         drop_refs(tx, &blobs)?;
     }
     Ok(old)
+}
+
+fn check_condition(tx: &Transaction, bucket: &str, key: &str, condition: &PutCondition) -> Result<(), StorageError> {
+    match condition {
+        PutCondition::Always => Ok(()),
+        PutCondition::IfMatch(etag) => match get_object_tx(tx, bucket, key)? {
+            None => Err(StorageError::NotFound),
+            Some(o) if &o.etag == etag => Ok(()),
+            Some(_) => Err(StorageError::Conflict("precondition")),
+        },
+        PutCondition::IfNoneMatch => match get_object_tx(tx, bucket, key)? {
+            None => Ok(()),
+            Some(_) => Err(StorageError::Conflict("precondition")),
+        },
+    }
 }
 
 fn insert_object_tx(tx: &Transaction, o: &ObjectRecord) -> Result<(), StorageError> {
@@ -247,29 +238,17 @@ impl SqliteMetadata {
         let path = dir.join("metadata.sqlite3");
         let writer = open_conn(&path)?;
         writer.execute_batch(SCHEMA)?;
-        let readers = (0..READERS)
-            .map(|_| open_conn(&path).map(Mutex::new))
-            .collect::<Result<_, _>>()?;
-        Ok(Self {
-            writer: Mutex::new(writer),
-            readers,
-            next_reader: AtomicUsize::new(0),
-        })
+        let readers = (0..READERS).map(|_| open_conn(&path).map(Mutex::new)).collect::<Result<_, _>>()?;
+        Ok(Self { writer: Mutex::new(writer), readers, next_reader: AtomicUsize::new(0) })
     }
 
-    fn read<T>(
-        &self,
-        f: impl FnOnce(&Connection) -> Result<T, StorageError>,
-    ) -> Result<T, StorageError> {
+    fn read<T>(&self, f: impl FnOnce(&Connection) -> Result<T, StorageError>) -> Result<T, StorageError> {
         let i = self.next_reader.fetch_add(1, Ordering::Relaxed) % self.readers.len();
         let conn = self.readers[i].lock().unwrap_or_else(|e| e.into_inner());
         f(&conn)
     }
 
-    fn write<T>(
-        &self,
-        f: impl FnOnce(&Transaction) -> Result<T, StorageError>,
-    ) -> Result<T, StorageError> {
+    fn write<T>(&self, f: impl FnOnce(&Transaction) -> Result<T, StorageError>) -> Result<T, StorageError> {
         let mut conn = self.writer.lock().unwrap_or_else(|e| e.into_inner());
         let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         let out = f(&tx)?;
@@ -283,12 +262,7 @@ fn account_from_row(row: &Row) -> rusqlite::Result<(String, String, String, i64)
 }
 
 fn account_from_parts(r: (String, String, String, i64)) -> Result<Account, StorageError> {
-    Ok(Account {
-        id: r.0,
-        name: r.1,
-        canonical_id: r.2,
-        created: from_ms(r.3)?,
-    })
+    Ok(Account { id: r.0, name: r.1, canonical_id: r.2, created: from_ms(r.3)? })
 }
 
 fn bucket_from_row(row: &Row) -> rusqlite::Result<(String, String, String, i64)> {
@@ -296,12 +270,7 @@ fn bucket_from_row(row: &Row) -> rusqlite::Result<(String, String, String, i64)>
 }
 
 fn bucket_from_parts(r: (String, String, String, i64)) -> Result<Bucket, StorageError> {
-    Ok(Bucket {
-        name: r.0,
-        account_id: r.1,
-        region: r.2,
-        created: from_ms(r.3)?,
-    })
+    Ok(Bucket { name: r.0, account_id: r.1, region: r.2, created: from_ms(r.3)? })
 }
 
 fn is_unique_violation(e: &rusqlite::Error) -> bool {
@@ -317,13 +286,7 @@ impl MetadataStore for SqliteMetadata {
                 "INSERT INTO accounts (id, name, canonical_id, created_ms) VALUES (?1, ?2, ?3, ?4)",
                 params![a.id, a.name, a.canonical_id, to_ms(a.created)],
             )
-            .map_err(|e| {
-                if is_unique_violation(&e) {
-                    StorageError::AlreadyExists
-                } else {
-                    e.into()
-                }
-            })?;
+            .map_err(|e| if is_unique_violation(&e) { StorageError::AlreadyExists } else { e.into() })?;
             Ok(())
         })
     }
@@ -343,9 +306,7 @@ impl MetadataStore for SqliteMetadata {
 
     fn list_accounts(&self) -> Result<Vec<Account>, StorageError> {
         self.read(|c| {
-            let mut stmt = c.prepare(
-                "SELECT id, name, canonical_id, created_ms FROM accounts ORDER BY rowid",
-            )?;
+            let mut stmt = c.prepare("SELECT id, name, canonical_id, created_ms FROM accounts ORDER BY rowid")?;
             let rows = stmt.query_map([], account_from_row)?;
             rows.map(|r| account_from_parts(r?)).collect()
         })
@@ -394,11 +355,7 @@ impl MetadataStore for SqliteMetadata {
                     account_id: r.1,
                     owner: unjson(&r.2)?,
                     secret_sealed: r.3,
-                    status: if r.4 {
-                        KeyStatus::Active
-                    } else {
-                        KeyStatus::Inactive
-                    },
+                    status: if r.4 { KeyStatus::Active } else { KeyStatus::Inactive },
                     created: from_ms(r.5)?,
                 })
             })
@@ -461,15 +418,12 @@ impl MetadataStore for SqliteMetadata {
         self.read(|c| get_object_tx(c, bucket, key))
     }
 
-    fn put_object(&self, o: &ObjectRecord) -> Result<Replaced, StorageError> {
+    fn put_object(&self, o: &ObjectRecord, condition: &PutCondition) -> Result<Replaced, StorageError> {
         self.write(|tx| {
+            check_condition(tx, &o.bucket, &o.key, condition)?;
             let old = remove_object_tx(tx, &o.bucket, &o.key)?;
             insert_object_tx(tx, o)?;
-            Ok(Replaced {
-                blobs: old
-                    .map(|o| o.segments.into_iter().map(|s| s.blob).collect())
-                    .unwrap_or_default(),
-            })
+            Ok(Replaced { blobs: old.map(|o| o.segments.into_iter().map(|s| s.blob).collect()).unwrap_or_default() })
         })
     }
 
@@ -477,12 +431,7 @@ impl MetadataStore for SqliteMetadata {
         self.write(|tx| remove_object_tx(tx, bucket, key))
     }
 
-    fn set_object_tags(
-        &self,
-        bucket: &str,
-        key: &str,
-        tags: &[(String, String)],
-    ) -> Result<(), StorageError> {
+    fn set_object_tags(&self, bucket: &str, key: &str, tags: &[(String, String)]) -> Result<(), StorageError> {
         self.write(|tx| {
             let mut o = get_object_tx(tx, bucket, key)?.ok_or(StorageError::NotFound)?;
             o.attrs.tags = tags.to_vec();
@@ -502,13 +451,10 @@ impl MetadataStore for SqliteMetadata {
         limit: usize,
     ) -> Result<Vec<ObjectRecord>, StorageError> {
         self.read(|c| {
-            let mut sql =
-                format!("SELECT {OBJECT_COLS} FROM objects WHERE bucket = ?1 AND key >= ?2");
+            let mut sql = format!("SELECT {OBJECT_COLS} FROM objects WHERE bucket = ?1 AND key >= ?2");
             let end = prefix_successor(prefix.as_bytes());
-            let mut args: Vec<Box<dyn rusqlite::ToSql>> = vec![
-                Box::new(bucket.to_string()),
-                Box::new(prefix.as_bytes().to_vec()),
-            ];
+            let mut args: Vec<Box<dyn rusqlite::ToSql>> =
+                vec![Box::new(bucket.to_string()), Box::new(prefix.as_bytes().to_vec())];
             if let Some(end) = end {
                 args.push(Box::new(end));
                 sql.push_str(&format!(" AND key < ?{}", args.len()));
@@ -527,10 +473,7 @@ impl MetadataStore for SqliteMetadata {
             args.push(Box::new(limit as i64));
             sql.push_str(&format!(" ORDER BY key LIMIT ?{}", args.len()));
             let mut stmt = c.prepare_cached(&sql)?;
-            let rows = stmt.query_map(
-                rusqlite::params_from_iter(args.iter().map(|b| b.as_ref())),
-                object_from_row,
-            )?;
+            let rows = stmt.query_map(rusqlite::params_from_iter(args.iter().map(|b| b.as_ref())), object_from_row)?;
             rows.map(|r| object_from_parts(r?)).collect()
         })
     }
@@ -540,14 +483,7 @@ impl MetadataStore for SqliteMetadata {
             tx.execute(
                 "INSERT INTO uploads (upload_id, bucket, key, initiated_ms, owner_account, attrs)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                params![
-                    u.upload_id,
-                    u.bucket,
-                    u.key.as_bytes(),
-                    to_ms(u.initiated),
-                    u.owner_account,
-                    json(&u.attrs)
-                ],
+                params![u.upload_id, u.bucket, u.key.as_bytes(), to_ms(u.initiated), u.owner_account, json(&u.attrs)],
             )?;
             Ok(())
         })
@@ -616,11 +552,10 @@ impl MetadataStore for SqliteMetadata {
 
     fn put_part(&self, p: &PartRecord) -> Result<Replaced, StorageError> {
         self.write(|tx| {
-            let exists: bool = tx.query_row(
-                "SELECT EXISTS(SELECT 1 FROM uploads WHERE upload_id = ?1)",
-                params![p.upload_id],
-                |r| r.get(0),
-            )?;
+            let exists: bool =
+                tx.query_row("SELECT EXISTS(SELECT 1 FROM uploads WHERE upload_id = ?1)", params![p.upload_id], |r| {
+                    r.get(0)
+                })?;
             if !exists {
                 return Err(StorageError::NotFound);
             }
@@ -651,12 +586,7 @@ impl MetadataStore for SqliteMetadata {
         })
     }
 
-    fn list_parts(
-        &self,
-        upload_id: &str,
-        after_part: u32,
-        limit: usize,
-    ) -> Result<Vec<PartRecord>, StorageError> {
+    fn list_parts(&self, upload_id: &str, after_part: u32, limit: usize) -> Result<Vec<PartRecord>, StorageError> {
         self.read(|c| list_parts_tx(c, upload_id, after_part, limit))
     }
 
@@ -665,8 +595,10 @@ impl MetadataStore for SqliteMetadata {
         upload_id: &str,
         object: &ObjectRecord,
         used_parts: &[u32],
+        condition: &PutCondition,
     ) -> Result<Replaced, StorageError> {
         self.write(|tx| {
+            check_condition(tx, &object.bucket, &object.key, condition)?;
             let exists: bool = tx.query_row(
                 "SELECT EXISTS(SELECT 1 FROM uploads WHERE upload_id = ?1)",
                 params![upload_id],
@@ -692,6 +624,10 @@ impl MetadataStore for SqliteMetadata {
                 unused.extend(old.segments.into_iter().map(|s| s.blob));
             }
             insert_object_tx(tx, object)?;
+            tx.execute(
+                "INSERT OR REPLACE INTO completed_uploads (upload_id, bucket, key, etag, completed_ms) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![upload_id, object.bucket, object.key.as_bytes(), object.etag, to_ms(object.last_modified)],
+            )?;
             Ok(Replaced { blobs: unused })
         })
     }
@@ -702,24 +638,39 @@ impl MetadataStore for SqliteMetadata {
             let blobs: Vec<BlobId> = parts.into_iter().map(|p| p.blob).collect();
             drop_refs(tx, &blobs)?;
             tx.execute("DELETE FROM parts WHERE upload_id = ?1", params![upload_id])?;
-            if tx.execute(
-                "DELETE FROM uploads WHERE upload_id = ?1",
-                params![upload_id],
-            )? == 0
-            {
+            if tx.execute("DELETE FROM uploads WHERE upload_id = ?1", params![upload_id])? == 0 {
                 return Err(StorageError::NotFound);
             }
             Ok(Replaced { blobs })
         })
     }
 
+    fn get_completed_upload(&self, upload_id: &str) -> Result<Option<CompletedUpload>, StorageError> {
+        self.read(|c| {
+            let row = c
+                .query_row(
+                    "SELECT upload_id, bucket, key, etag FROM completed_uploads WHERE upload_id = ?1",
+                    params![upload_id],
+                    |r| {
+                        Ok((
+                            r.get::<_, String>(0)?,
+                            r.get::<_, String>(1)?,
+                            r.get::<_, Vec<u8>>(2)?,
+                            r.get::<_, String>(3)?,
+                        ))
+                    },
+                )
+                .optional()?;
+            row.map(|r| Ok(CompletedUpload { upload_id: r.0, bucket: r.1, key: key_string(r.2)?, etag: r.3 }))
+                .transpose()
+        })
+    }
+
     fn blob_is_referenced(&self, blob: &BlobId) -> Result<bool, StorageError> {
         self.read(|c| {
-            Ok(c.query_row(
-                "SELECT EXISTS(SELECT 1 FROM blob_refs WHERE blob = ?1)",
-                params![blob.as_str()],
-                |r| r.get(0),
-            )?)
+            Ok(c.query_row("SELECT EXISTS(SELECT 1 FROM blob_refs WHERE blob = ?1)", params![blob.as_str()], |r| {
+                r.get(0)
+            })?)
         })
     }
 }
@@ -734,20 +685,17 @@ fn list_parts_tx(
         "SELECT upload_id, part_number, blob, size, etag, checksum, last_modified_ms FROM parts
          WHERE upload_id = ?1 AND part_number > ?2 ORDER BY part_number LIMIT ?3",
     )?;
-    let rows = stmt.query_map(
-        params![upload_id, after_part, limit.min(i64::MAX as usize) as i64],
-        |r| {
-            Ok((
-                r.get::<_, String>(0)?,
-                r.get::<_, u32>(1)?,
-                r.get::<_, String>(2)?,
-                r.get::<_, i64>(3)?,
-                r.get::<_, String>(4)?,
-                r.get::<_, Option<String>>(5)?,
-                r.get::<_, i64>(6)?,
-            ))
-        },
-    )?;
+    let rows = stmt.query_map(params![upload_id, after_part, limit.min(i64::MAX as usize) as i64], |r| {
+        Ok((
+            r.get::<_, String>(0)?,
+            r.get::<_, u32>(1)?,
+            r.get::<_, String>(2)?,
+            r.get::<_, i64>(3)?,
+            r.get::<_, String>(4)?,
+            r.get::<_, Option<String>>(5)?,
+            r.get::<_, i64>(6)?,
+        ))
+    })?;
     rows.map(|r| {
         let r = r?;
         Ok(PartRecord {
@@ -791,10 +739,7 @@ mod tests {
         ObjectRecord {
             bucket: "b".into(),
             key: key.into(),
-            segments: vec![Segment {
-                blob: BlobId::random(),
-                size: 1,
-            }],
+            segments: vec![Segment { blob: BlobId::random(), size: 1 }],
             size: 1,
             etag: "e".into(),
             last_modified: OffsetDateTime::now_utc(),
@@ -821,21 +766,13 @@ mod tests {
     fn scans_are_in_byte_order_within_the_prefix() {
         let (_d, s) = store();
         for k in ["b", "a/2", "a/1", "é", "a0", "Z"] {
-            s.put_object(&object(k)).unwrap();
+            s.put_object(&object(k), &PutCondition::Always).unwrap();
         }
-        let all: Vec<String> = s
-            .scan_objects("b", "", Bound::Unbounded, 100)
-            .unwrap()
-            .into_iter()
-            .map(|o| o.key)
-            .collect();
+        let all: Vec<String> =
+            s.scan_objects("b", "", Bound::Unbounded, 100).unwrap().into_iter().map(|o| o.key).collect();
         assert_eq!(all, ["Z", "a/1", "a/2", "a0", "b", "é"]);
-        let under: Vec<String> = s
-            .scan_objects("b", "a/", Bound::Excluded(&b"a/1"[..]), 100)
-            .unwrap()
-            .into_iter()
-            .map(|o| o.key)
-            .collect();
+        let under: Vec<String> =
+            s.scan_objects("b", "a/", Bound::Excluded(&b"a/1"[..]), 100).unwrap().into_iter().map(|o| o.key).collect();
         assert_eq!(under, ["a/2"]);
     }
 
@@ -843,20 +780,28 @@ mod tests {
     fn replacing_an_object_returns_the_old_blob_and_unreferences_it() {
         let (_d, s) = store();
         let first = object("k");
-        s.put_object(&first).unwrap();
-        let replaced = s.put_object(&object("k")).unwrap();
+        s.put_object(&first, &PutCondition::Always).unwrap();
+        let replaced = s.put_object(&object("k"), &PutCondition::Always).unwrap();
         assert_eq!(replaced.blobs, vec![first.segments[0].blob.clone()]);
         assert!(!s.blob_is_referenced(&first.segments[0].blob).unwrap());
     }
 
     #[test]
+    fn conditional_writes_check_the_current_object() {
+        let (_d, s) = store();
+        let o = object("k");
+        assert!(matches!(s.put_object(&o, &PutCondition::IfMatch("e".into())), Err(StorageError::NotFound)));
+        s.put_object(&o, &PutCondition::IfNoneMatch).unwrap();
+        assert!(matches!(s.put_object(&o, &PutCondition::IfNoneMatch), Err(StorageError::Conflict(_))));
+        assert!(matches!(s.put_object(&o, &PutCondition::IfMatch("other".into())), Err(StorageError::Conflict(_))));
+        s.put_object(&o, &PutCondition::IfMatch("e".into())).unwrap();
+    }
+
+    #[test]
     fn a_bucket_with_objects_cannot_be_deleted() {
         let (_d, s) = store();
-        s.put_object(&object("k")).unwrap();
-        assert!(matches!(
-            s.delete_bucket("b"),
-            Err(StorageError::Conflict(_))
-        ));
+        s.put_object(&object("k"), &PutCondition::Always).unwrap();
+        assert!(matches!(s.delete_bucket("b"), Err(StorageError::Conflict(_))));
         s.delete_object("b", "k").unwrap();
         s.delete_bucket("b").unwrap();
     }
@@ -889,24 +834,13 @@ mod tests {
             .unwrap();
         }
         let mut o = object("k");
-        o.segments = vec![
-            Segment {
-                blob: blobs[0].clone(),
-                size: 1,
-            },
-            Segment {
-                blob: blobs[2].clone(),
-                size: 1,
-            },
-        ];
-        let freed = s.complete_upload("u1", &o, &[1, 3]).unwrap();
+        o.segments = vec![Segment { blob: blobs[0].clone(), size: 1 }, Segment { blob: blobs[2].clone(), size: 1 }];
+        let freed = s.complete_upload("u1", &o, &[1, 3], &PutCondition::Always).unwrap();
         assert_eq!(freed.blobs, vec![blobs[1].clone()]);
         assert!(s.blob_is_referenced(&blobs[0]).unwrap());
         assert!(!s.blob_is_referenced(&blobs[1]).unwrap());
         assert!(s.get_upload("u1").unwrap().is_none());
-        assert!(matches!(
-            s.complete_upload("u1", &o, &[1]),
-            Err(StorageError::NotFound)
-        ));
+        assert!(matches!(s.complete_upload("u1", &o, &[1], &PutCondition::Always), Err(StorageError::NotFound)));
+        assert_eq!(s.get_completed_upload("u1").unwrap().unwrap().etag, "e");
     }
 }

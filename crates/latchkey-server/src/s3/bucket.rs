@@ -17,10 +17,7 @@ pub fn validate_bucket_name(name: &str) -> S3Result<()> {
     if !(3..=63).contains(&b.len()) {
         return Err(bad());
     }
-    if !b
-        .iter()
-        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'.' || *c == b'-')
-    {
+    if !b.iter().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'.' || *c == b'-') {
         return Err(bad());
     }
     let alnum = |c: u8| c.is_ascii_lowercase() || c.is_ascii_digit();
@@ -50,27 +47,37 @@ pub fn validate_bucket_name(name: &str) -> S3Result<()> {
 fn valid_region(r: &str) -> bool {
     let parts: Vec<&str> = r.split('-').collect();
     parts.len() >= 3
-        && parts[..parts.len() - 1]
-            .iter()
-            .all(|p| !p.is_empty() && p.bytes().all(|c| c.is_ascii_lowercase()))
+        && parts[..parts.len() - 1].iter().all(|p| !p.is_empty() && p.bytes().all(|c| c.is_ascii_lowercase()))
         && parts[parts.len() - 1].parse::<u8>().is_ok()
 }
 
 pub async fn list_buckets(state: &Arc<AppState>, req: &S3Request) -> S3Result<HttpResponse> {
-    let p = req
-        .principal
-        .as_ref()
-        .ok_or_else(|| S3Error::new(ErrorCode::AccessDenied))?;
+    let p = req.principal.as_ref().ok_or_else(|| S3Error::new(ErrorCode::AccessDenied))?;
     let account_id = p.account_id.clone();
-    let (account, buckets) = state
-        .meta(move |m| Ok((m.get_account(&account_id)?, m.list_buckets(&account_id)?)))
-        .await?;
+    let (account, buckets) =
+        state.meta(move |m| Ok((m.get_account(&account_id)?, m.list_buckets(&account_id)?))).await?;
     let account = account.ok_or_else(|| S3Error::internal("principal's account is missing"))?;
+    // ListBuckets pagination: max-buckets (1..=10000), continuation-token
+    // (the last name of the previous page), prefix.
+    let max = match req.query.get("max-buckets") {
+        None => None,
+        Some(v) => Some(v.parse::<usize>().ok().filter(|n| (1..=10000).contains(n)).ok_or_else(|| {
+            S3Error::msg(ErrorCode::InvalidArgument, "max-buckets must be an integer between 1 and 10000")
+        })?),
+    };
+    let prefix = req.query.get("prefix").unwrap_or("");
+    let after = req.query.get("continuation-token").unwrap_or("");
+    let mut buckets: Vec<Bucket> =
+        buckets.into_iter().filter(|b| b.name.starts_with(prefix) && b.name.as_str() > after).collect();
+    let next = match max {
+        Some(n) if buckets.len() > n => {
+            buckets.truncate(n);
+            buckets.last().map(|b| b.name.clone())
+        }
+        _ => None,
+    };
     let mut w = XmlWriter::new("ListAllMyBucketsResult", Some(S3_NS));
-    w.open("Owner")
-        .elem("ID", &account.canonical_id)
-        .elem("DisplayName", &account.name)
-        .close();
+    w.open("Owner").elem("ID", &account.canonical_id).elem("DisplayName", &account.name).close();
     w.open("Buckets");
     for b in &buckets {
         w.open("Bucket")
@@ -80,6 +87,10 @@ pub async fn list_buckets(state: &Arc<AppState>, req: &S3Request) -> S3Result<Ht
             .close();
     }
     w.close();
+    w.elem_opt("ContinuationToken", next);
+    if !prefix.is_empty() {
+        w.elem("Prefix", prefix);
+    }
     Ok(response::xml(StatusCode::OK, w.finish()))
 }
 
@@ -89,25 +100,14 @@ struct CreateBucketConfiguration {
     location_constraint: Option<String>,
 }
 
-pub async fn create_bucket(
-    state: &Arc<AppState>,
-    req: &mut S3Request,
-    name: &str,
-) -> S3Result<HttpResponse> {
-    let p = req
-        .principal
-        .clone()
-        .ok_or_else(|| S3Error::new(ErrorCode::AccessDenied))?;
+pub async fn create_bucket(state: &Arc<AppState>, req: &mut S3Request, name: &str) -> S3Result<HttpResponse> {
+    let p = req.principal.clone().ok_or_else(|| S3Error::new(ErrorCode::AccessDenied))?;
     validate_bucket_name(name)?;
     let body = req.body.read_all(xml::MAX_XML_BODY).await?;
     let mut region = state.config.region.clone();
     if !body.iter().all(u8::is_ascii_whitespace) {
         let cfg: CreateBucketConfiguration = xml::parse(&body)?;
-        if let Some(lc) = cfg
-            .location_constraint
-            .map(|s| s.trim().to_string())
-            .filter(|s| !s.is_empty())
-        {
+        if let Some(lc) = cfg.location_constraint.map(|s| s.trim().to_string()).filter(|s| !s.is_empty()) {
             // S3 rejects an explicit us-east-1: that region is the default and
             // is requested by leaving the constraint out.
             if lc == "us-east-1" || !valid_region(&lc) {
@@ -132,18 +132,10 @@ pub async fn create_bucket(
                 | "bucket-owner-full-control"
                 | "aws-exec-read"
         ) {
-            return Err(S3Error::msg(
-                ErrorCode::InvalidArgument,
-                "Invalid canned ACL.",
-            ));
+            return Err(S3Error::msg(ErrorCode::InvalidArgument, "Invalid canned ACL."));
         }
     }
-    let bucket = Bucket {
-        name: name.to_string(),
-        account_id: p.account_id.clone(),
-        region,
-        created: req.now,
-    };
+    let bucket = Bucket { name: name.to_string(), account_id: p.account_id.clone(), region, created: req.now };
     let b2 = bucket.clone();
     match state.meta(move |m| m.create_bucket(&b2)).await {
         Ok(()) => {}
@@ -151,6 +143,13 @@ pub async fn create_bucket(
             let n = name.to_string();
             let existing = state.meta(move |m| m.get_bucket(&n)).await?;
             return Err(match existing {
+                Some(b) if b.account_id == p.account_id && state.config.region == "us-east-1" => {
+                    // S3 in us-east-1 answers a repeated CreateBucket by its owner
+                    // with 200 for legacy compatibility; other regions say 409.
+                    let mut r = response::status(StatusCode::OK);
+                    response::set_header(&mut r, "location", &format!("/{name}"));
+                    return Ok(r);
+                }
                 Some(b) if b.account_id == p.account_id => {
                     S3Error::new(ErrorCode::BucketAlreadyOwnedByYou).with("BucketName", name)
                 }
@@ -178,20 +177,14 @@ pub async fn delete_bucket(state: &Arc<AppState>, b: &Bucket) -> S3Result<HttpRe
         Err(StorageError::Conflict(_)) => {
             Err(S3Error::new(ErrorCode::BucketNotEmpty).with("BucketName", b.name.clone()))
         }
-        Err(StorageError::NotFound) => {
-            Err(S3Error::new(ErrorCode::NoSuchBucket).with("BucketName", b.name.clone()))
-        }
+        Err(StorageError::NotFound) => Err(S3Error::new(ErrorCode::NoSuchBucket).with("BucketName", b.name.clone())),
         Err(e) => Err(e.into()),
     }
 }
 
 pub fn get_location(b: &Bucket) -> S3Result<HttpResponse> {
     // us-east-1 is reported as an empty constraint, as S3 does.
-    let region = if b.region == "us-east-1" {
-        ""
-    } else {
-        b.region.as_str()
-    };
+    let region = if b.region == "us-east-1" { "" } else { b.region.as_str() };
     let doc = format!(
         "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<LocationConstraint xmlns=\"{S3_NS}\">{}</LocationConstraint>",
         quick_xml::escape::escape(region)
@@ -202,10 +195,7 @@ pub fn get_location(b: &Bucket) -> S3Result<HttpResponse> {
 /// Versioning is not supported yet: every bucket is unversioned, which S3
 /// reports as an empty configuration.
 pub fn get_versioning() -> S3Result<HttpResponse> {
-    Ok(response::xml(
-        StatusCode::OK,
-        XmlWriter::new("VersioningConfiguration", Some(S3_NS)).finish(),
-    ))
+    Ok(response::xml(StatusCode::OK, XmlWriter::new("VersioningConfiguration", Some(S3_NS)).finish()))
 }
 
 #[cfg(test)]

@@ -10,9 +10,7 @@ use crate::response::{self, set_header, HttpResponse};
 use crate::state::AppState;
 use crate::xml::{self, XmlWriter, S3_NS};
 use http::StatusCode;
-use latchkey_storage::{
-    BlobId, Bucket, ObjectRecord, PartRecord, Segment, StorageError, StoredChecksum,
-};
+use latchkey_storage::{BlobId, Bucket, ObjectRecord, PartRecord, Segment, StorageError, StoredChecksum};
 use md5::{Digest, Md5};
 use std::sync::Arc;
 use tokio::io::AsyncReadExt;
@@ -40,9 +38,7 @@ fn parse_copy_source(v: &str) -> S3Result<(String, String)> {
             "Versioning is not enabled; only the null version exists.",
         ));
     }
-    let decoded = percent_encoding::percent_decode_str(path)
-        .decode_utf8()
-        .map_err(|_| bad())?;
+    let decoded = percent_encoding::percent_decode_str(path).decode_utf8().map_err(|_| bad())?;
     let decoded = decoded.strip_prefix('/').unwrap_or(&decoded);
     let (bucket, key) = decoded.split_once('/').ok_or_else(bad)?;
     if bucket.is_empty() || key.is_empty() {
@@ -52,9 +48,7 @@ fn parse_copy_source(v: &str) -> S3Result<(String, String)> {
 }
 
 async fn load_source(state: &AppState, req: &S3Request) -> S3Result<CopySource> {
-    let raw = req
-        .header("x-amz-copy-source")
-        .ok_or_else(|| S3Error::new(ErrorCode::InvalidRequest))?;
+    let raw = req.header("x-amz-copy-source").ok_or_else(|| S3Error::new(ErrorCode::InvalidRequest))?;
     let (bucket, key) = parse_copy_source(raw)?;
     let src_bucket = load_bucket(state, &bucket).await?;
     authorize(
@@ -66,17 +60,10 @@ async fn load_source(state: &AppState, req: &S3Request) -> S3Result<CopySource> 
         },
     )?;
     let object = load_object(state, &bucket, &key).await?;
-    match headers::evaluate_preconditions(
-        &req.headers,
-        "x-amz-copy-source-",
-        &object.etag,
-        object.last_modified,
-    ) {
+    match headers::evaluate_preconditions(&req.headers, "x-amz-copy-source-", &object.etag, object.last_modified) {
         Precondition::Proceed => Ok(CopySource { object }),
         // For copies both outcomes are a failed precondition.
-        Precondition::Failed | Precondition::NotModified => {
-            Err(S3Error::new(ErrorCode::PreconditionFailed))
-        }
+        Precondition::Failed | Precondition::NotModified => Err(S3Error::new(ErrorCode::PreconditionFailed)),
     }
 }
 
@@ -107,14 +94,9 @@ pub async fn copy_range(
             let mut reader = state.blobs.open(&s.blob, from).await?;
             while remaining > 0 {
                 let want = remaining.min(buf.len() as u64) as usize;
-                let n = reader
-                    .read(&mut buf[..want])
-                    .await
-                    .map_err(StorageError::from)?;
+                let n = reader.read(&mut buf[..want]).await.map_err(StorageError::from)?;
                 if n == 0 {
-                    return Err(S3Error::internal(
-                        "stored blob is shorter than its metadata says",
-                    ));
+                    return Err(S3Error::internal("stored blob is shorter than its metadata says"));
                 }
                 md5.update(&buf[..n]);
                 if let Some(h) = hasher.as_mut() {
@@ -140,11 +122,8 @@ fn directive(req: &S3Request, name: &str) -> S3Result<bool> {
     match req.header(name) {
         None | Some("COPY") => Ok(false),
         Some("REPLACE") => Ok(true),
-        Some(v) => Err(S3Error::msg(
-            ErrorCode::InvalidArgument,
-            format!("Unknown {name} value: {v}"),
-        )
-        .with("ArgumentName", name.to_string())),
+        Some(v) => Err(S3Error::msg(ErrorCode::InvalidArgument, format!("Unknown {name} value: {v}"))
+            .with("ArgumentName", name.to_string())),
     }
 }
 
@@ -160,7 +139,10 @@ pub async fn copy_object(
     let replace_tags = directive(req, "x-amz-tagging-directive")?;
     let src = load_source(state, req).await?.object;
     if src.size > MAX_COPY {
-        return Err(S3Error::msg(ErrorCode::InvalidRequest, "The specified copy source is larger than the maximum allowable size for a copy source: 5368709120"));
+        return Err(S3Error::msg(
+            ErrorCode::InvalidRequest,
+            "The specified copy source is larger than the maximum allowable size for a copy source: 5368709120",
+        ));
     }
     let requested_alg = requested_checksum_algorithm(req)?;
     let same_object = src.bucket == bucket.name && src.key == key;
@@ -176,38 +158,20 @@ pub async fn copy_object(
         ));
     }
     let request_attrs = headers::object_attrs_from_request(&req.headers)?;
-    let mut attrs = if replace_meta {
-        request_attrs.clone()
-    } else {
-        src.attrs.clone()
-    };
-    attrs.tags = if replace_tags {
-        request_attrs.tags.clone()
-    } else {
-        src.attrs.tags.clone()
-    };
+    let mut attrs = if replace_meta { request_attrs.clone() } else { src.attrs.clone() };
+    attrs.tags = if replace_tags { request_attrs.tags.clone() } else { src.attrs.tags.clone() };
     if request_attrs.storage_class.is_some() {
         attrs.storage_class = request_attrs.storage_class.clone();
     }
-    let alg = requested_alg.or_else(|| {
-        src.attrs
-            .checksum
-            .as_ref()
-            .and_then(|c| ChecksumAlgorithm::from_name(&c.algorithm))
-    });
+    let alg =
+        requested_alg.or_else(|| src.attrs.checksum.as_ref().and_then(|c| ChecksumAlgorithm::from_name(&c.algorithm)));
     let (blob, md5, sum) = copy_range(state, &src.segments, 0, src.size, alg).await?;
-    attrs.checksum = alg.zip(sum).map(|(a, v)| StoredChecksum {
-        algorithm: a.name().to_string(),
-        value: v,
-        full_object: true,
-    });
+    attrs.checksum =
+        alg.zip(sum).map(|(a, v)| StoredChecksum { algorithm: a.name().to_string(), value: v, full_object: true });
     let record = ObjectRecord {
         bucket: bucket.name.clone(),
         key: key.to_string(),
-        segments: vec![Segment {
-            blob: blob.clone(),
-            size: src.size,
-        }],
+        segments: vec![Segment { blob: blob.clone(), size: src.size }],
         size: src.size,
         etag: hex::encode(md5),
         last_modified: req.now,
@@ -215,7 +179,7 @@ pub async fn copy_object(
         attrs,
     };
     let r2 = record.clone();
-    let replaced = match state.meta(move |m| m.put_object(&r2)).await {
+    let replaced = match state.meta(move |m| m.put_object(&r2, &latchkey_storage::PutCondition::Always)).await {
         Ok(r) => r,
         Err(e) => {
             release_blobs(state, vec![blob]).await;
@@ -224,8 +188,7 @@ pub async fn copy_object(
     };
     release_blobs(state, replaced.blobs).await;
     let mut w = XmlWriter::new("CopyObjectResult", Some(S3_NS));
-    w.elem("LastModified", xml::iso8601(record.last_modified))
-        .elem("ETag", headers::quoted_etag(&record.etag));
+    w.elem("LastModified", xml::iso8601(record.last_modified)).elem("ETag", headers::quoted_etag(&record.etag));
     if let Some(c) = &record.attrs.checksum {
         if let Some(a) = ChecksumAlgorithm::from_name(&c.algorithm) {
             w.elem(a.xml_element(), &c.value);
@@ -237,12 +200,8 @@ pub async fn copy_object(
 /// `x-amz-copy-source-range: bytes=first-last`, both required.
 fn parse_copy_range(v: &str, size: u64) -> S3Result<(u64, u64)> {
     let bad = || {
-        S3Error::msg(
-            ErrorCode::InvalidArgument,
-            format!("Range specified is not valid for source object of size: {size}"),
-        )
-        .with("ArgumentName", "x-amz-copy-source-range")
-        .with("ArgumentValue", v.to_string())
+        S3Error::msg(ErrorCode::InvalidRange, format!("Range specified is not valid for source object of size: {size}"))
+            .with("RangeRequested", v.to_string())
     };
     let spec = v.trim().strip_prefix("bytes=").ok_or_else(bad)?;
     let (a, b) = spec.split_once('-').ok_or_else(bad)?;
@@ -271,11 +230,7 @@ pub async fn upload_part_copy(
     if len > MAX_COPY {
         return Err(S3Error::new(ErrorCode::EntityTooLarge));
     }
-    let alg = upload
-        .attrs
-        .checksum
-        .as_ref()
-        .and_then(|c| ChecksumAlgorithm::from_name(&c.algorithm));
+    let alg = upload.attrs.checksum.as_ref().and_then(|c| ChecksumAlgorithm::from_name(&c.algorithm));
     let (blob, md5, sum) = copy_range(state, &src.segments, start, len, alg).await?;
     let part = PartRecord {
         upload_id: upload_id.to_string(),
@@ -296,17 +251,14 @@ pub async fn upload_part_copy(
         Err(e) => {
             release_blobs(state, vec![blob]).await;
             return Err(match e {
-                StorageError::NotFound => {
-                    S3Error::new(ErrorCode::NoSuchUpload).with("UploadId", upload_id)
-                }
+                StorageError::NotFound => S3Error::new(ErrorCode::NoSuchUpload).with("UploadId", upload_id),
                 e => e.into(),
             });
         }
     };
     release_blobs(state, replaced.blobs).await;
     let mut w = XmlWriter::new("CopyPartResult", Some(S3_NS));
-    w.elem("LastModified", xml::iso8601(part.last_modified))
-        .elem("ETag", headers::quoted_etag(&part.etag));
+    w.elem("LastModified", xml::iso8601(part.last_modified)).elem("ETag", headers::quoted_etag(&part.etag));
     if let Some(c) = &part.checksum {
         if let Some(a) = ChecksumAlgorithm::from_name(&c.algorithm) {
             w.elem(a.xml_element(), &c.value);
@@ -323,10 +275,7 @@ mod tests {
 
     #[test]
     fn copy_sources_are_bucket_slash_key_url_encoded() {
-        assert_eq!(
-            parse_copy_source("/b/a%20b/c").unwrap(),
-            ("b".into(), "a b/c".into())
-        );
+        assert_eq!(parse_copy_source("/b/a%20b/c").unwrap(), ("b".into(), "a b/c".into()));
         assert_eq!(parse_copy_source("b/k").unwrap(), ("b".into(), "k".into()));
         assert!(parse_copy_source("b").is_err());
         assert!(parse_copy_source("b/k?versionId=abc").is_err());
@@ -343,11 +292,7 @@ mod tests {
 
 /// Hashes an object's bytes with one checksum algorithm without copying
 /// them (full-object checksums of completed multipart uploads).
-pub async fn hash_segments(
-    state: &AppState,
-    segments: &[Segment],
-    alg: ChecksumAlgorithm,
-) -> S3Result<String> {
+pub async fn hash_segments(state: &AppState, segments: &[Segment], alg: ChecksumAlgorithm) -> S3Result<String> {
     let mut hasher = alg.hasher();
     let mut buf = vec![0u8; 256 * 1024];
     for s in segments {

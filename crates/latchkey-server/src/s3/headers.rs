@@ -21,11 +21,15 @@ pub fn object_attrs_from_request(headers: &http::HeaderMap) -> S3Result<ObjectAt
         content_encoding: h(headers, "content-encoding")
             .map(|v| {
                 // aws-chunked is transport framing, not the object's encoding.
-                v.split(',')
-                    .map(str::trim)
-                    .filter(|e| !e.eq_ignore_ascii_case("aws-chunked") && !e.is_empty())
-                    .collect::<Vec<_>>()
-                    .join(",")
+                if v.split(',').any(|e| e.trim().eq_ignore_ascii_case("aws-chunked")) {
+                    v.split(',')
+                        .map(str::trim)
+                        .filter(|e| !e.eq_ignore_ascii_case("aws-chunked") && !e.is_empty())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                } else {
+                    v.to_string()
+                }
             })
             .filter(|v| !v.is_empty()),
         content_disposition: h(headers, "content-disposition").map(str::to_string),
@@ -65,28 +69,19 @@ pub fn object_attrs_from_request(headers: &http::HeaderMap) -> S3Result<ObjectAt
             | "OUTPOSTS"
             | "EXPRESS_ONEZONE"),
         ) => Some(c.to_string()),
-        Some(_) => {
-            return Err(S3Error::msg(
-                ErrorCode::InvalidArgument,
-                "Invalid storage class.",
-            ))
-        }
+        Some(_) => return Err(S3Error::msg(ErrorCode::InvalidArgument, "Invalid storage class.")),
     };
-    Ok(ObjectAttributes {
-        headers: std_headers,
-        user_metadata,
-        tags,
-        checksum: None,
-        storage_class,
-    })
+    Ok(ObjectAttributes { headers: std_headers, user_metadata, tags, checksum: None, storage_class })
 }
 
 /// `x-amz-tagging: k1=v1&k2=v2` (URL-encoded).
 pub fn parse_tagging_header(v: &str) -> S3Result<Vec<(String, String)>> {
-    let tags: Vec<(String, String)> = form_urlencoded::parse(v.as_bytes())
-        .map(|(k, v)| (k.into_owned(), v.into_owned()))
-        .collect();
+    let tags: Vec<(String, String)> =
+        form_urlencoded::parse(v.as_bytes()).map(|(k, v)| (k.into_owned(), v.into_owned())).collect();
     validate_tags(&tags)?;
+    let mut tags = tags;
+    // S3 returns tag sets ordered by key.
+    tags.sort();
     Ok(tags)
 }
 
@@ -94,29 +89,17 @@ pub fn parse_tagging_header(v: &str) -> S3Result<Vec<(String, String)>> {
 /// values of at most 256.
 pub fn validate_tags(tags: &[(String, String)]) -> S3Result<()> {
     if tags.len() > 10 {
-        return Err(S3Error::msg(
-            ErrorCode::InvalidTag,
-            "Object tags cannot be greater than 10",
-        ));
+        return Err(S3Error::msg(ErrorCode::InvalidTag, "Object tags cannot be greater than 10"));
     }
     for (i, (k, v)) in tags.iter().enumerate() {
         if k.is_empty() || k.chars().count() > 128 {
-            return Err(S3Error::msg(
-                ErrorCode::InvalidTag,
-                "The TagKey you have provided is invalid",
-            ));
+            return Err(S3Error::msg(ErrorCode::InvalidTag, "The TagKey you have provided is invalid"));
         }
         if v.chars().count() > 256 {
-            return Err(S3Error::msg(
-                ErrorCode::InvalidTag,
-                "The TagValue you have provided is invalid",
-            ));
+            return Err(S3Error::msg(ErrorCode::InvalidTag, "The TagValue you have provided is invalid"));
         }
         if tags[..i].iter().any(|(k2, _)| k2 == k) {
-            return Err(S3Error::msg(
-                ErrorCode::InvalidTag,
-                "Cannot provide multiple Tags with the same key",
-            ));
+            return Err(S3Error::msg(ErrorCode::InvalidTag, "Cannot provide multiple Tags with the same key"));
         }
     }
     Ok(())
@@ -136,24 +119,14 @@ pub fn write_object_headers(r: &mut HttpResponse, o: &ObjectRecord, checksum_mod
     set_header(r, "etag", &quoted_etag(&o.etag));
     set_header(r, "last-modified", &http_date(o.last_modified));
     set_header(r, "accept-ranges", "bytes");
-    set_header(
-        r,
-        "content-type",
-        a.headers
-            .content_type
-            .as_deref()
-            .unwrap_or("binary/octet-stream"),
-    );
+    set_header(r, "content-type", a.headers.content_type.as_deref().unwrap_or("binary/octet-stream"));
     for (name, value) in [
         ("content-encoding", &a.headers.content_encoding),
         ("content-disposition", &a.headers.content_disposition),
         ("content-language", &a.headers.content_language),
         ("cache-control", &a.headers.cache_control),
         ("expires", &a.headers.expires),
-        (
-            "x-amz-website-redirect-location",
-            &a.headers.website_redirect,
-        ),
+        ("x-amz-website-redirect-location", &a.headers.website_redirect),
     ] {
         if let Some(v) = value {
             set_header(r, name, v);
@@ -172,15 +145,7 @@ pub fn write_object_headers(r: &mut HttpResponse, o: &ObjectRecord, checksum_mod
         if let Some(c) = &a.checksum {
             if let Some(alg) = ChecksumAlgorithm::from_name(&c.algorithm) {
                 set_header(r, alg.header(), &c.value);
-                set_header(
-                    r,
-                    "x-amz-checksum-type",
-                    if c.full_object {
-                        "FULL_OBJECT"
-                    } else {
-                        "COMPOSITE"
-                    },
-                );
+                set_header(r, "x-amz-checksum-type", if c.full_object { "FULL_OBJECT" } else { "COMPOSITE" });
             }
         }
     }
@@ -195,15 +160,11 @@ pub enum Precondition {
 }
 
 fn etag_matches(list: &str, etag: &str) -> bool {
-    list.split(',')
-        .map(str::trim)
-        .any(|e| e == "*" || e.trim_matches('"') == etag)
+    list.split(',').map(str::trim).any(|e| e == "*" || e.trim_matches('"') == etag)
 }
 
 fn parse_http_date(v: &str) -> Option<OffsetDateTime> {
-    httpdate::parse_http_date(v.trim())
-        .ok()
-        .map(OffsetDateTime::from)
+    httpdate::parse_http_date(v.trim()).ok().map(OffsetDateTime::from)
 }
 
 /// RFC 7232 as S3 applies it: If-Match beats If-Unmodified-Since, and
@@ -272,10 +233,7 @@ pub fn parse_range(v: &str, size: u64) -> S3Result<RangeRequest> {
             return Err(unsatisfiable());
         }
         let n = n.min(size);
-        return Ok(RangeRequest::Partial {
-            start: size - n,
-            len: n,
-        });
+        return Ok(RangeRequest::Partial { start: size - n, len: n });
     }
     let Ok(start) = a.parse::<u64>() else {
         return Ok(RangeRequest::Full);
@@ -294,10 +252,7 @@ pub fn parse_range(v: &str, size: u64) -> S3Result<RangeRequest> {
     if start >= size {
         return Err(unsatisfiable());
     }
-    Ok(RangeRequest::Partial {
-        start,
-        len: end - start + 1,
-    })
+    Ok(RangeRequest::Partial { start, len: end - start + 1 })
 }
 
 #[cfg(test)]
@@ -307,40 +262,16 @@ mod tests {
 
     #[test]
     fn ranges_follow_rfc_7233() {
-        assert_eq!(
-            parse_range("bytes=0-4", 10).unwrap(),
-            RangeRequest::Partial { start: 0, len: 5 }
-        );
-        assert_eq!(
-            parse_range("bytes=5-", 10).unwrap(),
-            RangeRequest::Partial { start: 5, len: 5 }
-        );
-        assert_eq!(
-            parse_range("bytes=-3", 10).unwrap(),
-            RangeRequest::Partial { start: 7, len: 3 }
-        );
-        assert_eq!(
-            parse_range("bytes=-30", 10).unwrap(),
-            RangeRequest::Partial { start: 0, len: 10 }
-        );
-        assert_eq!(
-            parse_range("bytes=8-100", 10).unwrap(),
-            RangeRequest::Partial { start: 8, len: 2 }
-        );
-        assert_eq!(
-            parse_range("bytes=10-20", 10).unwrap_err().code,
-            ErrorCode::InvalidRange
-        );
-        assert_eq!(
-            parse_range("bytes=0-0", 0).unwrap_err().code,
-            ErrorCode::InvalidRange
-        );
+        assert_eq!(parse_range("bytes=0-4", 10).unwrap(), RangeRequest::Partial { start: 0, len: 5 });
+        assert_eq!(parse_range("bytes=5-", 10).unwrap(), RangeRequest::Partial { start: 5, len: 5 });
+        assert_eq!(parse_range("bytes=-3", 10).unwrap(), RangeRequest::Partial { start: 7, len: 3 });
+        assert_eq!(parse_range("bytes=-30", 10).unwrap(), RangeRequest::Partial { start: 0, len: 10 });
+        assert_eq!(parse_range("bytes=8-100", 10).unwrap(), RangeRequest::Partial { start: 8, len: 2 });
+        assert_eq!(parse_range("bytes=10-20", 10).unwrap_err().code, ErrorCode::InvalidRange);
+        assert_eq!(parse_range("bytes=0-0", 0).unwrap_err().code, ErrorCode::InvalidRange);
         assert_eq!(parse_range("items=0-1", 10).unwrap(), RangeRequest::Full);
         assert_eq!(parse_range("bytes=5-2", 10).unwrap(), RangeRequest::Full);
-        assert_eq!(
-            parse_range("bytes=0-1,3-4", 10).unwrap(),
-            RangeRequest::Full
-        );
+        assert_eq!(parse_range("bytes=0-1,3-4", 10).unwrap(), RangeRequest::Full);
     }
 
     fn headers(pairs: &[(&'static str, &str)]) -> http::HeaderMap {
@@ -355,60 +286,33 @@ mod tests {
 
     #[test]
     fn if_match_beats_if_unmodified_since() {
-        let h = headers(&[
-            ("if-match", "\"abc\""),
-            ("if-unmodified-since", "Mon, 01 Jan 2024 00:00:00 GMT"),
-        ]);
-        assert_eq!(
-            evaluate_preconditions(&h, "", "abc", LM),
-            Precondition::Proceed
-        );
+        let h = headers(&[("if-match", "\"abc\""), ("if-unmodified-since", "Mon, 01 Jan 2024 00:00:00 GMT")]);
+        assert_eq!(evaluate_preconditions(&h, "", "abc", LM), Precondition::Proceed);
         let h = headers(&[("if-match", "\"xyz\"")]);
-        assert_eq!(
-            evaluate_preconditions(&h, "", "abc", LM),
-            Precondition::Failed
-        );
+        assert_eq!(evaluate_preconditions(&h, "", "abc", LM), Precondition::Failed);
     }
 
     #[test]
     fn if_none_match_gives_not_modified() {
         let h = headers(&[("if-none-match", "\"abc\"")]);
-        assert_eq!(
-            evaluate_preconditions(&h, "", "abc", LM),
-            Precondition::NotModified
-        );
+        assert_eq!(evaluate_preconditions(&h, "", "abc", LM), Precondition::NotModified);
         let h = headers(&[("if-none-match", "*")]);
-        assert_eq!(
-            evaluate_preconditions(&h, "", "abc", LM),
-            Precondition::NotModified
-        );
+        assert_eq!(evaluate_preconditions(&h, "", "abc", LM), Precondition::NotModified);
     }
 
     #[test]
     fn modified_since_compares_whole_seconds() {
         let h = headers(&[("if-modified-since", "Tue, 02 Jan 2024 03:04:05 GMT")]);
-        assert_eq!(
-            evaluate_preconditions(&h, "", "abc", LM),
-            Precondition::NotModified
-        );
+        assert_eq!(evaluate_preconditions(&h, "", "abc", LM), Precondition::NotModified);
         let h = headers(&[("if-modified-since", "Tue, 02 Jan 2024 03:04:04 GMT")]);
-        assert_eq!(
-            evaluate_preconditions(&h, "", "abc", LM),
-            Precondition::Proceed
-        );
+        assert_eq!(evaluate_preconditions(&h, "", "abc", LM), Precondition::Proceed);
     }
 
     #[test]
     fn tags_are_limited() {
         assert!(parse_tagging_header("a=1&b=2").is_ok());
-        assert_eq!(
-            parse_tagging_header("a=1&a=2").unwrap_err().code,
-            ErrorCode::InvalidTag
-        );
+        assert_eq!(parse_tagging_header("a=1&a=2").unwrap_err().code, ErrorCode::InvalidTag);
         let many: Vec<String> = (0..11).map(|i| format!("k{i}=v")).collect();
-        assert_eq!(
-            parse_tagging_header(&many.join("&")).unwrap_err().code,
-            ErrorCode::InvalidTag
-        );
+        assert_eq!(parse_tagging_header(&many.join("&")).unwrap_err().code, ErrorCode::InvalidTag);
     }
 }

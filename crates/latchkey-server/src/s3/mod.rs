@@ -36,25 +36,12 @@ impl S3Request {
 }
 
 pub async fn handle(state: &Arc<AppState>, mut req: S3Request) -> S3Result<HttpResponse> {
-    if req.principal.is_none() {
-        // Nothing is public until bucket policies exist; say so before
-        // revealing whether the bucket exists.
-        authorize(
-            None,
-            &AccessRequest {
-                action: req.endpoint.action(),
-                resource: &req.endpoint.resource_arn(),
-                resource_account: None,
-            },
-        )?;
-    }
+    // As S3 does, a missing bucket is reported as such even to callers who
+    // could not have accessed it.
     let bucket = match &req.endpoint {
         Endpoint::ListBuckets | Endpoint::CreateBucket { .. } => None,
         e => {
-            let name = e
-                .bucket()
-                .expect("every other endpoint names a bucket")
-                .to_string();
+            let name = e.bucket().expect("every other endpoint names a bucket").to_string();
             Some(load_bucket(state, &name).await?)
         }
     };
@@ -77,6 +64,7 @@ pub async fn handle(state: &Arc<AppState>, mut req: S3Request) -> S3Result<HttpR
         (GetBucketVersioning { .. }, Some(_)) => bucket::get_versioning(),
         (ListObjects { .. }, Some(b)) => list::list_objects(state, &req, &b, false).await,
         (ListObjectsV2 { .. }, Some(b)) => list::list_objects(state, &req, &b, true).await,
+        (ListObjectVersions { .. }, Some(b)) => list::list_object_versions(state, &req, &b).await,
         (ListMultipartUploads { .. }, Some(b)) => multipart::list_uploads(state, &req, &b).await,
         (DeleteObjects { .. }, Some(b)) => object::delete_objects(state, &mut req, &b).await,
         (PutObject { key, .. }, Some(b)) => object::put_object(state, &mut req, &b, &key).await,
@@ -85,40 +73,20 @@ pub async fn handle(state: &Arc<AppState>, mut req: S3Request) -> S3Result<HttpR
         (HeadObject { key, .. }, Some(b)) => object::get_object(state, &req, &b, &key, true).await,
         (DeleteObject { key, .. }, Some(b)) => object::delete_object(state, &b, &key).await,
         (GetObjectTagging { key, .. }, Some(b)) => object::get_tagging(state, &b, &key).await,
-        (PutObjectTagging { key, .. }, Some(b)) => {
-            object::put_tagging(state, &mut req, &b, &key).await
-        }
+        (PutObjectTagging { key, .. }, Some(b)) => object::put_tagging(state, &mut req, &b, &key).await,
         (DeleteObjectTagging { key, .. }, Some(b)) => object::delete_tagging(state, &b, &key).await,
-        (CreateMultipartUpload { key, .. }, Some(b)) => {
-            multipart::create(state, &req, &b, &key).await
+        (CreateMultipartUpload { key, .. }, Some(b)) => multipart::create(state, &req, &b, &key).await,
+        (UploadPart { key, upload_id, part_number, .. }, Some(b)) => {
+            multipart::upload_part(state, &mut req, &b, &key, &upload_id, part_number).await
         }
-        (
-            UploadPart {
-                key,
-                upload_id,
-                part_number,
-                ..
-            },
-            Some(b),
-        ) => multipart::upload_part(state, &mut req, &b, &key, &upload_id, part_number).await,
-        (
-            UploadPartCopy {
-                key,
-                upload_id,
-                part_number,
-                ..
-            },
-            Some(b),
-        ) => copy::upload_part_copy(state, &mut req, &b, &key, &upload_id, part_number).await,
+        (UploadPartCopy { key, upload_id, part_number, .. }, Some(b)) => {
+            copy::upload_part_copy(state, &mut req, &b, &key, &upload_id, part_number).await
+        }
         (CompleteMultipartUpload { key, upload_id, .. }, Some(b)) => {
             multipart::complete(state, &mut req, &b, &key, &upload_id).await
         }
-        (AbortMultipartUpload { key, upload_id, .. }, Some(b)) => {
-            multipart::abort(state, &b, &key, &upload_id).await
-        }
-        (ListParts { key, upload_id, .. }, Some(b)) => {
-            multipart::list_parts(state, &req, &b, &key, &upload_id).await
-        }
+        (AbortMultipartUpload { key, upload_id, .. }, Some(b)) => multipart::abort(state, &b, &key, &upload_id).await,
+        (ListParts { key, upload_id, .. }, Some(b)) => multipart::list_parts(state, &req, &b, &key, &upload_id).await,
         (_, None) => Err(S3Error::internal("bucket endpoint without a bucket")),
     }
 }
@@ -165,10 +133,7 @@ pub async fn store_body(
             }
         }
     }
-    let digest = body
-        .digest()
-        .cloned()
-        .ok_or_else(|| S3Error::internal("body finished without a digest"))?;
+    let digest = body.digest().cloned().ok_or_else(|| S3Error::internal("body finished without a digest"))?;
     let id = writer.finish().await?;
     Ok((id, digest))
 }
@@ -225,24 +190,17 @@ pub async fn open_segments(
     let later = futures_util::stream::iter(rest).then(move |(blob, from, n)| {
         let blobs = blobs.clone();
         async move {
-            let r = blobs
-                .open(&blob, from)
-                .await
-                .map_err(std::io::Error::other)?;
+            let r = blobs.open(&blob, from).await.map_err(std::io::Error::other)?;
             Ok(r.take(n))
         }
     });
     let stream = first
         .chain(later)
         .map(|r| match r {
-            Ok(reader) => {
-                tokio_util::io::ReaderStream::with_capacity(reader, 256 * 1024).left_stream()
-            }
+            Ok(reader) => tokio_util::io::ReaderStream::with_capacity(reader, 256 * 1024).left_stream(),
             Err(e) => futures_util::stream::once(async move { Err(e) }).right_stream(),
         })
         .flatten()
         .map(|r| r.map(http_body::Frame::data));
-    Ok(BodyExt::boxed_unsync(http_body_util::StreamBody::new(
-        stream,
-    )))
+    Ok(BodyExt::boxed_unsync(http_body_util::StreamBody::new(stream)))
 }

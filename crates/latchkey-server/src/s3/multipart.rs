@@ -10,7 +10,7 @@ use crate::state::AppState;
 use crate::xml::{self, XmlWriter, S3_NS};
 use http::StatusCode;
 use latchkey_storage::{
-    Bucket, MultipartUpload, ObjectRecord, PartRecord, Segment, StorageError, StoredChecksum,
+    Bucket, MultipartUpload, ObjectRecord, PartRecord, PutCondition, Segment, StorageError, StoredChecksum,
 };
 use md5::{Digest, Md5};
 use serde::Deserialize;
@@ -19,12 +19,7 @@ use std::sync::Arc;
 /// Every part but the last must be at least this large (S3: 5 MiB).
 pub const MIN_PART_SIZE: u64 = 5 * 1024 * 1024;
 
-pub async fn load_upload(
-    state: &AppState,
-    bucket: &Bucket,
-    key: &str,
-    upload_id: &str,
-) -> S3Result<MultipartUpload> {
+pub async fn load_upload(state: &AppState, bucket: &Bucket, key: &str, upload_id: &str) -> S3Result<MultipartUpload> {
     let id = upload_id.to_string();
     let upload = state.meta(move |m| m.get_upload(&id)).await?;
     match upload {
@@ -35,19 +30,11 @@ pub async fn load_upload(
 
 fn owner_xml(w: &mut XmlWriter, tag: &'static str, account: &Option<latchkey_storage::Account>) {
     if let Some(a) = account {
-        w.open(tag)
-            .elem("ID", &a.canonical_id)
-            .elem("DisplayName", &a.name)
-            .close();
+        w.open(tag).elem("ID", &a.canonical_id).elem("DisplayName", &a.name).close();
     }
 }
 
-pub async fn create(
-    state: &Arc<AppState>,
-    req: &S3Request,
-    bucket: &Bucket,
-    key: &str,
-) -> S3Result<HttpResponse> {
+pub async fn create(state: &Arc<AppState>, req: &S3Request, bucket: &Bucket, key: &str) -> S3Result<HttpResponse> {
     validate_key(key)?;
     let mut attrs = headers::object_attrs_from_request(&req.headers)?;
     let alg = requested_checksum_algorithm(req)?;
@@ -55,12 +42,7 @@ pub async fn create(
         None => alg == Some(ChecksumAlgorithm::Crc64Nvme),
         Some(t) if t.eq_ignore_ascii_case("FULL_OBJECT") => true,
         Some(t) if t.eq_ignore_ascii_case("COMPOSITE") => false,
-        Some(_) => {
-            return Err(S3Error::msg(
-                ErrorCode::InvalidRequest,
-                "Invalid x-amz-checksum-type.",
-            ))
-        }
+        Some(_) => return Err(S3Error::msg(ErrorCode::InvalidRequest, "Invalid x-amz-checksum-type.")),
     };
     if let Some(a) = alg {
         // S3 supports full-object checksums only for CRCs, composite ones not
@@ -75,24 +57,15 @@ pub async fn create(
                 ErrorCode::InvalidRequest,
                 format!(
                     "The {} checksum type is not supported for {}.",
-                    if full_object {
-                        "FULL_OBJECT"
-                    } else {
-                        "COMPOSITE"
-                    },
+                    if full_object { "FULL_OBJECT" } else { "COMPOSITE" },
                     a.name()
                 ),
             ));
         }
-        attrs.checksum = Some(StoredChecksum {
-            algorithm: a.name().to_string(),
-            value: String::new(),
-            full_object,
-        });
+        attrs.checksum = Some(StoredChecksum { algorithm: a.name().to_string(), value: String::new(), full_object });
     }
     let upload = MultipartUpload {
-        upload_id: uuid::Uuid::new_v4().simple().to_string()
-            + &uuid::Uuid::new_v4().simple().to_string(),
+        upload_id: uuid::Uuid::new_v4().simple().to_string() + &uuid::Uuid::new_v4().simple().to_string(),
         bucket: bucket.name.clone(),
         key: key.to_string(),
         initiated: req.now,
@@ -102,21 +75,11 @@ pub async fn create(
     let u2 = upload.clone();
     state.meta(move |m| m.create_upload(&u2)).await?;
     let mut w = XmlWriter::new("InitiateMultipartUploadResult", Some(S3_NS));
-    w.elem("Bucket", &bucket.name)
-        .elem("Key", key)
-        .elem("UploadId", &upload.upload_id);
+    w.elem("Bucket", &bucket.name).elem("Key", key).elem("UploadId", &upload.upload_id);
     let mut r = response::xml(StatusCode::OK, w.finish());
     if let Some(a) = alg {
         set_header(&mut r, "x-amz-checksum-algorithm", a.name());
-        set_header(
-            &mut r,
-            "x-amz-checksum-type",
-            if full_object {
-                "FULL_OBJECT"
-            } else {
-                "COMPOSITE"
-            },
-        );
+        set_header(&mut r, "x-amz-checksum-type", if full_object { "FULL_OBJECT" } else { "COMPOSITE" });
     }
     Ok(r)
 }
@@ -136,17 +99,17 @@ pub async fn upload_part(
         }
     }
     let (blob, digest) = store_body(state, &mut req.body).await?;
-    let expected_alg = upload
-        .attrs
-        .checksum
-        .as_ref()
-        .and_then(|c| ChecksumAlgorithm::from_name(&c.algorithm));
+    let expected_alg = upload.attrs.checksum.as_ref().and_then(|c| ChecksumAlgorithm::from_name(&c.algorithm));
     if let (Some(want), Some((got, _))) = (expected_alg, &digest.checksum) {
         if want != *got {
             release_blobs(state, vec![blob]).await;
             return Err(S3Error::msg(
                 ErrorCode::InvalidRequest,
-                format!("Checksum Type mismatch occurred, expected checksum Type: {}, actual checksum Type: {}", want.name().to_lowercase(), got.name().to_lowercase()),
+                format!(
+                    "Checksum Type mismatch occurred, expected checksum Type: {}, actual checksum Type: {}",
+                    want.name().to_lowercase(),
+                    got.name().to_lowercase()
+                ),
             ));
         }
     }
@@ -169,9 +132,7 @@ pub async fn upload_part(
         Err(e) => {
             release_blobs(state, vec![blob]).await;
             return Err(match e {
-                StorageError::NotFound => {
-                    S3Error::new(ErrorCode::NoSuchUpload).with("UploadId", upload_id)
-                }
+                StorageError::NotFound => S3Error::new(ErrorCode::NoSuchUpload).with("UploadId", upload_id),
                 e => e.into(),
             });
         }
@@ -227,11 +188,7 @@ pub fn multipart_etag(part_etags: &[&str]) -> Option<String> {
     for e in part_etags {
         h.update(hex::decode(e).ok()?);
     }
-    Some(format!(
-        "{}-{}",
-        hex::encode(h.finalize()),
-        part_etags.len()
-    ))
+    Some(format!("{}-{}", hex::encode(h.finalize()), part_etags.len()))
 }
 
 pub async fn complete(
@@ -242,10 +199,17 @@ pub async fn complete(
     upload_id: &str,
 ) -> S3Result<HttpResponse> {
     let body = req.body.read_all(xml::MAX_XML_BODY).await?;
-    let upload = load_upload(state, bucket, key, upload_id).await?;
+    let condition = super::object::put_condition(req)?;
+    let upload = match load_upload(state, bucket, key, upload_id).await {
+        Ok(u) => u,
+        Err(e) => return repeat_completion(state, req, bucket, key, upload_id).await.unwrap_or(Err(e)),
+    };
     let parsed: CompleteRequest = xml::parse(&body)?;
     if parsed.parts.is_empty() {
-        return Err(S3Error::msg(ErrorCode::MalformedXML, "The XML you provided was not well-formed or did not validate against our published schema"));
+        return Err(S3Error::msg(
+            ErrorCode::MalformedXML,
+            "The XML you provided was not well-formed or did not validate against our published schema",
+        ));
     }
     for w in parsed.parts.windows(2) {
         if w[1].part_number <= w[0].part_number {
@@ -253,19 +217,9 @@ pub async fn complete(
         }
     }
     let id = upload_id.to_string();
-    let stored = state
-        .meta(move |m| m.list_parts(&id, 0, usize::MAX))
-        .await?;
-    let alg = upload
-        .attrs
-        .checksum
-        .as_ref()
-        .and_then(|c| ChecksumAlgorithm::from_name(&c.algorithm));
-    let full_object = upload
-        .attrs
-        .checksum
-        .as_ref()
-        .is_some_and(|c| c.full_object);
+    let stored = state.meta(move |m| m.list_parts(&id, 0, usize::MAX)).await?;
+    let alg = upload.attrs.checksum.as_ref().and_then(|c| ChecksumAlgorithm::from_name(&c.algorithm));
+    let full_object = upload.attrs.checksum.as_ref().is_some_and(|c| c.full_object);
     let mut used = Vec::with_capacity(parsed.parts.len());
     for (i, p) in parsed.parts.iter().enumerate() {
         let invalid = || {
@@ -273,10 +227,7 @@ pub async fn complete(
                 .with("UploadId", upload_id)
                 .with("PartNumber", p.part_number.to_string())
         };
-        let s = stored
-            .iter()
-            .find(|s| s.part_number == p.part_number)
-            .ok_or_else(invalid)?;
+        let s = stored.iter().find(|s| s.part_number == p.part_number).ok_or_else(invalid)?;
         if p.etag.trim().trim_matches('"') != s.etag {
             return Err(invalid().with("ETag", p.etag.clone()));
         }
@@ -297,15 +248,8 @@ pub async fn complete(
         used.push(s.clone());
     }
     let etags: Vec<&str> = used.iter().map(|p| p.etag.as_str()).collect();
-    let etag =
-        multipart_etag(&etags).ok_or_else(|| S3Error::internal("stored part ETag is not hex"))?;
-    let segments: Vec<Segment> = used
-        .iter()
-        .map(|p| Segment {
-            blob: p.blob.clone(),
-            size: p.size,
-        })
-        .collect();
+    let etag = multipart_etag(&etags).ok_or_else(|| S3Error::internal("stored part ETag is not hex"))?;
+    let segments: Vec<Segment> = used.iter().map(|p| Segment { blob: p.blob.clone(), size: p.size }).collect();
     let size: u64 = used.iter().map(|p| p.size).sum();
     let mut attrs = upload.attrs.clone();
     attrs.checksum = match alg {
@@ -313,24 +257,16 @@ pub async fn complete(
         Some(a) if full_object => {
             // A full-object CRC covers the bytes, not the parts: compute it.
             let sum = super::copy::hash_segments(state, &segments, a).await?;
-            Some(StoredChecksum {
-                algorithm: a.name().to_string(),
-                value: sum,
-                full_object: true,
-            })
+            Some(StoredChecksum { algorithm: a.name().to_string(), value: sum, full_object: true })
         }
         Some(a) => {
-            let values: Option<Vec<&str>> = used
-                .iter()
-                .map(|p| p.checksum.as_ref().map(|c| c.value.as_str()))
-                .collect();
-            values
-                .and_then(|v| checksum::composite(a, &v))
-                .map(|value| StoredChecksum {
-                    algorithm: a.name().to_string(),
-                    value,
-                    full_object: false,
-                })
+            let values: Option<Vec<&str>> =
+                used.iter().map(|p| p.checksum.as_ref().map(|c| c.value.as_str())).collect();
+            values.and_then(|v| checksum::composite(a, &v)).map(|value| StoredChecksum {
+                algorithm: a.name().to_string(),
+                value,
+                full_object: false,
+            })
         }
     };
     if let (Some(c), Some(a)) = (&attrs.checksum, alg) {
@@ -338,10 +274,7 @@ pub async fn complete(
             if claimed != c.value && c.value.split('-').next() != Some(claimed) {
                 return Err(S3Error::msg(
                     ErrorCode::BadDigest,
-                    format!(
-                        "The {} you specified did not match the calculated checksum.",
-                        a.name()
-                    ),
+                    format!("The {} you specified did not match the calculated checksum.", a.name()),
                 ));
             }
         }
@@ -358,17 +291,41 @@ pub async fn complete(
     };
     let (r2, id) = (record.clone(), upload_id.to_string());
     let used_numbers: Vec<u32> = used.iter().map(|p| p.part_number).collect();
-    let freed = match state
-        .meta(move |m| m.complete_upload(&id, &r2, &used_numbers))
-        .await
-    {
+    let cond = condition.clone();
+    let freed = match state.meta(move |m| m.complete_upload(&id, &r2, &used_numbers, &cond)).await {
         Ok(f) => f,
-        Err(StorageError::NotFound) => {
+        Err(StorageError::NotFound) if condition == PutCondition::Always => {
             return Err(S3Error::new(ErrorCode::NoSuchUpload).with("UploadId", upload_id))
         }
-        Err(e) => return Err(e.into()),
+        Err(e) => return Err(super::object::condition_error(e, key)),
     };
     release_blobs(state, freed.blobs).await;
+    Ok(completion_response(req, bucket, key, &record))
+}
+
+/// S3 answers a repeated CompleteMultipartUpload for an upload it already
+/// completed with the same result, as long as the object it made is still
+/// there. `None` when this upload id was never completed.
+async fn repeat_completion(
+    state: &Arc<AppState>,
+    req: &S3Request,
+    bucket: &Bucket,
+    key: &str,
+    upload_id: &str,
+) -> Option<S3Result<HttpResponse>> {
+    let id = upload_id.to_string();
+    let done = state.meta(move |m| m.get_completed_upload(&id)).await.ok()??;
+    if done.bucket != bucket.name || done.key != key {
+        return None;
+    }
+    let current = super::object::load_object(state, &bucket.name, key).await.ok()?;
+    if current.etag != done.etag {
+        return None;
+    }
+    Some(Ok(completion_response(req, bucket, key, &current)))
+}
+
+fn completion_response(req: &S3Request, bucket: &Bucket, key: &str, record: &ObjectRecord) -> HttpResponse {
     let mut w = XmlWriter::new("CompleteMultipartUploadResult", Some(S3_NS));
     let host = req.header("host").unwrap_or("localhost");
     w.elem("Location", format!("http://{host}/{}/{}", bucket.name, key))
@@ -378,32 +335,18 @@ pub async fn complete(
     if let Some(c) = &record.attrs.checksum {
         if let Some(a) = ChecksumAlgorithm::from_name(&c.algorithm) {
             w.elem(a.xml_element(), &c.value);
-            w.elem(
-                "ChecksumType",
-                if c.full_object {
-                    "FULL_OBJECT"
-                } else {
-                    "COMPOSITE"
-                },
-            );
+            w.elem("ChecksumType", if c.full_object { "FULL_OBJECT" } else { "COMPOSITE" });
         }
     }
-    Ok(response::xml(StatusCode::OK, w.finish()))
+    response::xml(StatusCode::OK, w.finish())
 }
 
-pub async fn abort(
-    state: &Arc<AppState>,
-    bucket: &Bucket,
-    key: &str,
-    upload_id: &str,
-) -> S3Result<HttpResponse> {
+pub async fn abort(state: &Arc<AppState>, bucket: &Bucket, key: &str, upload_id: &str) -> S3Result<HttpResponse> {
     load_upload(state, bucket, key, upload_id).await?;
     let id = upload_id.to_string();
     match state.meta(move |m| m.abort_upload(&id)).await {
         Ok(freed) => release_blobs(state, freed.blobs).await,
-        Err(StorageError::NotFound) => {
-            return Err(S3Error::new(ErrorCode::NoSuchUpload).with("UploadId", upload_id))
-        }
+        Err(StorageError::NotFound) => return Err(S3Error::new(ErrorCode::NoSuchUpload).with("UploadId", upload_id)),
         Err(e) => return Err(e.into()),
     }
     Ok(response::status(StatusCode::NO_CONTENT))
@@ -412,18 +355,10 @@ pub async fn abort(
 fn parse_limit(v: Option<&str>, name: &'static str) -> S3Result<usize> {
     match v {
         None => Ok(1000),
-        Some(v) => v
-            .parse::<i64>()
-            .ok()
-            .filter(|n| *n >= 0)
-            .map(|n| (n as usize).min(1000))
-            .ok_or_else(|| {
-                S3Error::msg(
-                    ErrorCode::InvalidArgument,
-                    format!("Provided {name} not an integer or within integer range"),
-                )
+        Some(v) => v.parse::<i64>().ok().filter(|n| *n >= 0).map(|n| (n as usize).min(1000)).ok_or_else(|| {
+            S3Error::msg(ErrorCode::InvalidArgument, format!("Provided {name} not an integer or within integer range"))
                 .with("ArgumentName", name)
-            }),
+        }),
     }
 }
 
@@ -438,46 +373,26 @@ pub async fn list_parts(
     let max = parse_limit(req.query.get("max-parts"), "max-parts")?;
     let marker: u32 = match req.query.get("part-number-marker") {
         None => 0,
-        Some(v) => v
-            .parse()
-            .map_err(|_| S3Error::msg(ErrorCode::InvalidArgument, "Invalid part-number-marker"))?,
+        Some(v) => v.parse().map_err(|_| S3Error::msg(ErrorCode::InvalidArgument, "Invalid part-number-marker"))?,
     };
     let (id, owner_id) = (upload_id.to_string(), upload.owner_account.clone());
-    let (mut parts, owner) = state
-        .meta(move |m| {
-            Ok((
-                m.list_parts(&id, marker, max + 1)?,
-                m.get_account(&owner_id)?,
-            ))
-        })
-        .await?;
+    let (mut parts, owner) =
+        state.meta(move |m| Ok((m.list_parts(&id, marker, max + 1)?, m.get_account(&owner_id)?))).await?;
     let truncated = parts.len() > max;
     parts.truncate(max);
     let mut w = XmlWriter::new("ListPartsResult", Some(S3_NS));
-    w.elem("Bucket", &bucket.name)
-        .elem("Key", key)
-        .elem("UploadId", upload_id);
+    w.elem("Bucket", &bucket.name).elem("Key", key).elem("UploadId", upload_id);
     owner_xml(&mut w, "Initiator", &owner);
     owner_xml(&mut w, "Owner", &owner);
-    w.elem(
-        "StorageClass",
-        upload.attrs.storage_class.as_deref().unwrap_or("STANDARD"),
-    )
-    .elem("PartNumberMarker", marker.to_string());
+    w.elem("StorageClass", upload.attrs.storage_class.as_deref().unwrap_or("STANDARD"))
+        .elem("PartNumberMarker", marker.to_string());
     if let Some(last) = parts.last() {
         w.elem("NextPartNumberMarker", last.part_number.to_string());
     }
-    w.elem("MaxParts", max.to_string())
-        .elem("IsTruncated", truncated.to_string());
+    w.elem("MaxParts", max.to_string()).elem("IsTruncated", truncated.to_string());
     if let Some(c) = &upload.attrs.checksum {
-        w.elem("ChecksumAlgorithm", &c.algorithm).elem(
-            "ChecksumType",
-            if c.full_object {
-                "FULL_OBJECT"
-            } else {
-                "COMPOSITE"
-            },
-        );
+        w.elem("ChecksumAlgorithm", &c.algorithm)
+            .elem("ChecksumType", if c.full_object { "FULL_OBJECT" } else { "COMPOSITE" });
     }
     for p in &parts {
         w.open("Part")
@@ -495,51 +410,26 @@ pub async fn list_parts(
     Ok(response::xml(StatusCode::OK, w.finish()))
 }
 
-pub async fn list_uploads(
-    state: &Arc<AppState>,
-    req: &S3Request,
-    bucket: &Bucket,
-) -> S3Result<HttpResponse> {
+pub async fn list_uploads(state: &Arc<AppState>, req: &S3Request, bucket: &Bucket) -> S3Result<HttpResponse> {
     let q = &req.query;
     let prefix = q.get("prefix").unwrap_or("").to_string();
-    let delimiter = q
-        .get("delimiter")
-        .filter(|d| !d.is_empty())
-        .map(str::to_string);
+    let delimiter = q.get("delimiter").filter(|d| !d.is_empty()).map(str::to_string);
     let max = parse_limit(q.get("max-uploads"), "max-uploads")?;
-    let key_marker = q
-        .get("key-marker")
-        .filter(|s| !s.is_empty())
-        .map(str::to_string);
-    let id_marker = q
-        .get("upload-id-marker")
-        .filter(|s| !s.is_empty())
-        .map(str::to_string);
-    let (b, p, km, im) = (
-        bucket.name.clone(),
-        prefix.clone(),
-        key_marker.clone(),
-        id_marker.clone(),
-    );
+    let key_marker = q.get("key-marker").filter(|s| !s.is_empty()).map(str::to_string);
+    let id_marker = q.get("upload-id-marker").filter(|s| !s.is_empty()).map(str::to_string);
+    let (b, p, km, im) = (bucket.name.clone(), prefix.clone(), key_marker.clone(), id_marker.clone());
     let owner_id = bucket.account_id.clone();
     // Fetch generously; common prefixes fold many uploads into one entry.
     let (uploads, owner) = state
-        .meta(move |m| {
-            Ok((
-                m.list_uploads(&b, &p, km.as_deref(), im.as_deref(), 100_000)?,
-                m.get_account(&owner_id)?,
-            ))
-        })
+        .meta(move |m| Ok((m.list_uploads(&b, &p, km.as_deref(), im.as_deref(), 100_000)?, m.get_account(&owner_id)?)))
         .await?;
     let mut entries: Vec<&MultipartUpload> = Vec::new();
     let mut prefixes: Vec<String> = Vec::new();
     let mut truncated = false;
     for u in &uploads {
-        let cp = delimiter.as_deref().and_then(|d| {
-            u.key[prefix.len()..]
-                .find(d)
-                .map(|i| u.key[..prefix.len() + i + d.len()].to_string())
-        });
+        let cp = delimiter
+            .as_deref()
+            .and_then(|d| u.key[prefix.len()..].find(d).map(|i| u.key[..prefix.len() + i + d.len()].to_string()));
         if let Some(cp) = &cp {
             if prefixes.last() == Some(cp) {
                 continue;
@@ -560,25 +450,18 @@ pub async fn list_uploads(
         .elem("UploadIdMarker", id_marker.as_deref().unwrap_or(""));
     if truncated {
         if let Some(last) = entries.last() {
-            w.elem("NextKeyMarker", &last.key)
-                .elem("NextUploadIdMarker", &last.upload_id);
+            w.elem("NextKeyMarker", &last.key).elem("NextUploadIdMarker", &last.upload_id);
         }
     }
     w.elem("Prefix", &prefix);
     w.elem_opt("Delimiter", delimiter.as_deref());
-    w.elem("MaxUploads", max.to_string())
-        .elem("IsTruncated", truncated.to_string());
+    w.elem("MaxUploads", max.to_string()).elem("IsTruncated", truncated.to_string());
     for u in entries {
-        w.open("Upload")
-            .elem("Key", &u.key)
-            .elem("UploadId", &u.upload_id);
+        w.open("Upload").elem("Key", &u.key).elem("UploadId", &u.upload_id);
         owner_xml(&mut w, "Initiator", &owner);
         owner_xml(&mut w, "Owner", &owner);
-        w.elem(
-            "StorageClass",
-            u.attrs.storage_class.as_deref().unwrap_or("STANDARD"),
-        )
-        .elem("Initiated", xml::iso8601(u.initiated));
+        w.elem("StorageClass", u.attrs.storage_class.as_deref().unwrap_or("STANDARD"))
+            .elem("Initiated", xml::iso8601(u.initiated));
         if let Some(c) = &u.attrs.checksum {
             w.elem("ChecksumAlgorithm", &c.algorithm);
         }
@@ -602,9 +485,6 @@ mod tests {
         let mut h = Md5::new();
         h.update(Md5::digest(b"a"));
         h.update(Md5::digest(b"b"));
-        assert_eq!(
-            multipart_etag(&[&a, &b]).unwrap(),
-            format!("{}-2", hex::encode(h.finalize()))
-        );
+        assert_eq!(multipart_etag(&[&a, &b]).unwrap(), format!("{}-2", hex::encode(h.finalize())));
     }
 }

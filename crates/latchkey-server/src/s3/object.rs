@@ -8,23 +8,41 @@ use crate::response::{self, set_header, HttpResponse};
 use crate::state::AppState;
 use crate::xml::{self, XmlWriter, S3_NS};
 use http::StatusCode;
-use latchkey_storage::{Bucket, ObjectRecord, Segment, StorageError, StoredChecksum};
+use latchkey_storage::{Bucket, ObjectRecord, PutCondition, Segment, StorageError, StoredChecksum};
 use serde::Deserialize;
 use std::sync::Arc;
 
 /// The algorithm named by `x-amz-checksum-algorithm` / `x-amz-sdk-checksum-algorithm`.
 pub fn requested_checksum_algorithm(req: &S3Request) -> S3Result<Option<ChecksumAlgorithm>> {
-    match req
-        .header("x-amz-checksum-algorithm")
-        .or_else(|| req.header("x-amz-sdk-checksum-algorithm"))
-    {
+    match req.header("x-amz-checksum-algorithm").or_else(|| req.header("x-amz-sdk-checksum-algorithm")) {
         None => Ok(None),
         Some(v) => ChecksumAlgorithm::from_name(v).map(Some).ok_or_else(|| {
-            S3Error::msg(
-                ErrorCode::InvalidRequest,
-                format!("Checksum algorithm {v} is not supported."),
-            )
+            S3Error::msg(ErrorCode::InvalidRequest, format!("Checksum algorithm {v} is not supported."))
         }),
+    }
+}
+
+/// `If-Match` / `If-None-Match: *` on a write (S3 conditional writes).
+pub fn put_condition(req: &S3Request) -> S3Result<PutCondition> {
+    match (req.header("if-match"), req.header("if-none-match")) {
+        (Some(_), Some(_)) => {
+            Err(S3Error::msg(ErrorCode::NotImplemented, "If-Match and If-None-Match together are not supported."))
+        }
+        (Some(m), None) => Ok(PutCondition::IfMatch(m.trim().trim_matches('"').to_string())),
+        (None, Some(m)) if m.trim() == "*" => Ok(PutCondition::IfNoneMatch),
+        (None, Some(_)) => Err(S3Error::msg(ErrorCode::NotImplemented, "If-None-Match on a write only supports '*'.")),
+        (None, None) => Ok(PutCondition::Always),
+    }
+}
+
+/// The S3 error for a write whose condition did not hold.
+pub fn condition_error(e: StorageError, key: &str) -> S3Error {
+    match e {
+        StorageError::NotFound => S3Error::new(ErrorCode::NoSuchKey).with("Key", key),
+        StorageError::Conflict("precondition") => {
+            S3Error::new(ErrorCode::PreconditionFailed).with("Condition", "If-Match")
+        }
+        e => e.into(),
     }
 }
 
@@ -47,6 +65,7 @@ pub async fn put_object(
         }
     }
     let requested_alg = requested_checksum_algorithm(req)?;
+    let condition = put_condition(req)?;
     let (blob, digest) = store_body(state, &mut req.body).await?;
     attrs.checksum = match digest.checksum.clone() {
         Some((alg, value)) => {
@@ -57,21 +76,14 @@ pub async fn put_object(
                     "The checksum algorithm does not match the checksum sent.",
                 ));
             }
-            Some(StoredChecksum {
-                algorithm: alg.name().to_string(),
-                value,
-                full_object: true,
-            })
+            Some(StoredChecksum { algorithm: alg.name().to_string(), value, full_object: true })
         }
         None => None,
     };
     let record = ObjectRecord {
         bucket: bucket.name.clone(),
         key: key.to_string(),
-        segments: vec![Segment {
-            blob: blob.clone(),
-            size: digest.size,
-        }],
+        segments: vec![Segment { blob: blob.clone(), size: digest.size }],
         size: digest.size,
         etag: hex::encode(digest.md5),
         last_modified: req.now,
@@ -79,11 +91,11 @@ pub async fn put_object(
         attrs,
     };
     let r2 = record.clone();
-    let replaced = match state.meta(move |m| m.put_object(&r2)).await {
+    let replaced = match state.meta(move |m| m.put_object(&r2, &condition)).await {
         Ok(r) => r,
         Err(e) => {
             release_blobs(state, vec![blob]).await;
-            return Err(e.into());
+            return Err(condition_error(e, key));
         }
     };
     release_blobs(state, replaced.blobs).await;
@@ -100,10 +112,7 @@ pub async fn put_object(
 
 pub async fn load_object(state: &AppState, bucket: &str, key: &str) -> S3Result<ObjectRecord> {
     let (b, k) = (bucket.to_string(), key.to_string());
-    state
-        .meta(move |m| m.get_object(&b, &k))
-        .await?
-        .ok_or_else(|| S3Error::new(ErrorCode::NoSuchKey).with("Key", key))
+    state.meta(move |m| m.get_object(&b, &k)).await?.ok_or_else(|| S3Error::new(ErrorCode::NoSuchKey).with("Key", key))
 }
 
 const RESPONSE_OVERRIDES: [(&str, &str); 6] = [
@@ -125,17 +134,11 @@ pub async fn get_object(
     let o = load_object(state, &bucket.name, key).await?;
     match headers::evaluate_preconditions(&req.headers, "", &o.etag, o.last_modified) {
         Precondition::Proceed => {}
-        Precondition::Failed => {
-            return Err(S3Error::new(ErrorCode::PreconditionFailed).with("Condition", "If-Match"))
-        }
+        Precondition::Failed => return Err(S3Error::new(ErrorCode::PreconditionFailed).with("Condition", "If-Match")),
         Precondition::NotModified => {
             let mut r = response::status(StatusCode::NOT_MODIFIED);
             set_header(&mut r, "etag", &headers::quoted_etag(&o.etag));
-            set_header(
-                &mut r,
-                "last-modified",
-                &headers::http_date(o.last_modified),
-            );
+            set_header(&mut r, "last-modified", &headers::http_date(o.last_modified));
             return Ok(r);
         }
     }
@@ -145,16 +148,12 @@ pub async fn get_object(
     let part_range = match req.query.get("partNumber") {
         None => None,
         Some(pn) => {
-            let n: usize = pn
-                .parse()
-                .ok()
-                .filter(|n| (1..=10000).contains(n))
-                .ok_or_else(|| {
-                    S3Error::msg(
-                        ErrorCode::InvalidArgument,
-                        "Part number must be an integer between 1 and 10000, inclusive",
-                    )
-                })?;
+            let n: usize = pn.parse().ok().filter(|n| (1..=10000).contains(n)).ok_or_else(|| {
+                S3Error::msg(
+                    ErrorCode::InvalidArgument,
+                    "Part number must be an integer between 1 and 10000, inclusive",
+                )
+            })?;
             if req.header("range").is_some() {
                 return Err(S3Error::msg(
                     ErrorCode::InvalidRequest,
@@ -163,8 +162,9 @@ pub async fn get_object(
             }
             let count = if multipart { o.segments.len() } else { 1 };
             if n > count {
-                return Err(S3Error::new(ErrorCode::InvalidRange)
-                    .with("ActualObjectSize", o.size.to_string()));
+                return Err(S3Error::msg(ErrorCode::InvalidPart, "The requested partnumber is not satisfiable")
+                    .with("PartNumberRequested", n.to_string())
+                    .with("ActualPartCount", count.to_string()));
             }
             if multipart {
                 let start: u64 = o.segments[..n - 1].iter().map(|s| s.size).sum();
@@ -179,10 +179,7 @@ pub async fn get_object(
             if *len == o.size {
                 RangeRequest::Full
             } else {
-                RangeRequest::Partial {
-                    start: *start,
-                    len: *len,
-                }
+                RangeRequest::Partial { start: *start, len: *len }
             }
         }
         (None, Some(v)) => headers::parse_range(v, o.size)?,
@@ -192,25 +189,16 @@ pub async fn get_object(
         RangeRequest::Full => (0, o.size, StatusCode::OK),
         RangeRequest::Partial { start, len } => (start, len, StatusCode::PARTIAL_CONTENT),
     };
-    let body = if head || len == 0 {
-        response::empty()
-    } else {
-        super::open_segments(state, &o.segments, start, len).await?
-    };
+    let body =
+        if head || len == 0 { response::empty() } else { super::open_segments(state, &o.segments, start, len).await? };
     let mut r = http::Response::new(body);
     *r.status_mut() = status;
-    let checksum_mode = req
-        .header("x-amz-checksum-mode")
-        .is_some_and(|v| v.eq_ignore_ascii_case("ENABLED"));
+    let checksum_mode = req.header("x-amz-checksum-mode").is_some_and(|v| v.eq_ignore_ascii_case("ENABLED"));
     // A checksum describes the whole object; S3 omits it for ranges.
     headers::write_object_headers(&mut r, &o, checksum_mode && status == StatusCode::OK);
     set_header(&mut r, "content-length", &len.to_string());
     if status == StatusCode::PARTIAL_CONTENT {
-        set_header(
-            &mut r,
-            "content-range",
-            &format!("bytes {}-{}/{}", start, start + len - 1, o.size),
-        );
+        set_header(&mut r, "content-range", &format!("bytes {}-{}/{}", start, start + len - 1, o.size));
     }
     if let Some((_, _, count)) = part_range {
         if multipart {
@@ -225,11 +213,7 @@ pub async fn get_object(
     Ok(r)
 }
 
-pub async fn delete_object(
-    state: &Arc<AppState>,
-    bucket: &Bucket,
-    key: &str,
-) -> S3Result<HttpResponse> {
+pub async fn delete_object(state: &Arc<AppState>, bucket: &Bucket, key: &str) -> S3Result<HttpResponse> {
     let (b, k) = (bucket.name.clone(), key.to_string());
     // Deleting a key that does not exist succeeds, as in S3.
     if let Some(old) = state.meta(move |m| m.delete_object(&b, &k)).await? {
@@ -255,22 +239,13 @@ struct DeleteEntry {
     version_id: Option<String>,
 }
 
-pub async fn delete_objects(
-    state: &Arc<AppState>,
-    req: &mut S3Request,
-    bucket: &Bucket,
-) -> S3Result<HttpResponse> {
+pub async fn delete_objects(state: &Arc<AppState>, req: &mut S3Request, bucket: &Bucket) -> S3Result<HttpResponse> {
     let has_integrity = req.header("content-md5").is_some()
-        || ChecksumAlgorithm::ALL
-            .iter()
-            .any(|a| req.header(a.header()).is_some())
+        || ChecksumAlgorithm::ALL.iter().any(|a| req.header(a.header()).is_some())
         || req.header("x-amz-trailer").is_some();
     let body = req.body.read_all(xml::MAX_XML_BODY).await?;
     if !has_integrity {
-        return Err(S3Error::msg(
-            ErrorCode::InvalidRequest,
-            "Missing required header for this request: Content-MD5",
-        ));
+        return Err(S3Error::msg(ErrorCode::InvalidRequest, "Missing required header for this request: Content-MD5"));
     }
     let parsed: DeleteRequest = xml::parse(&body)?;
     if parsed.objects.is_empty() || parsed.objects.len() > 1000 {
@@ -319,11 +294,7 @@ pub async fn delete_objects(
     Ok(response::xml(StatusCode::OK, w.finish()))
 }
 
-pub async fn get_tagging(
-    state: &Arc<AppState>,
-    bucket: &Bucket,
-    key: &str,
-) -> S3Result<HttpResponse> {
+pub async fn get_tagging(state: &Arc<AppState>, bucket: &Bucket, key: &str) -> S3Result<HttpResponse> {
     let o = load_object(state, &bucket.name, key).await?;
     let mut w = XmlWriter::new("Tagging", Some(S3_NS));
     w.open("TagSet");
@@ -362,32 +333,19 @@ pub async fn put_tagging(
 ) -> S3Result<HttpResponse> {
     let body = req.body.read_all(xml::MAX_XML_BODY).await?;
     let parsed: Tagging = xml::parse(&body)?;
-    let tags: Vec<(String, String)> = parsed
-        .tag_set
-        .tags
-        .into_iter()
-        .map(|t| (t.key, t.value))
-        .collect();
+    let mut tags: Vec<(String, String)> = parsed.tag_set.tags.into_iter().map(|t| (t.key, t.value)).collect();
     headers::validate_tags(&tags)?;
+    tags.sort();
     set_tags(state, bucket, key, tags).await?;
     Ok(response::status(StatusCode::OK))
 }
 
-pub async fn delete_tagging(
-    state: &Arc<AppState>,
-    bucket: &Bucket,
-    key: &str,
-) -> S3Result<HttpResponse> {
+pub async fn delete_tagging(state: &Arc<AppState>, bucket: &Bucket, key: &str) -> S3Result<HttpResponse> {
     set_tags(state, bucket, key, Vec::new()).await?;
     Ok(response::status(StatusCode::NO_CONTENT))
 }
 
-async fn set_tags(
-    state: &Arc<AppState>,
-    bucket: &Bucket,
-    key: &str,
-    tags: Vec<(String, String)>,
-) -> S3Result<()> {
+async fn set_tags(state: &Arc<AppState>, bucket: &Bucket, key: &str, tags: Vec<(String, String)>) -> S3Result<()> {
     let (b, k) = (bucket.name.clone(), key.to_string());
     match state.meta(move |m| m.set_object_tags(&b, &k, &tags)).await {
         Ok(()) => Ok(()),
