@@ -58,9 +58,48 @@ impl XmlWriter {
 /// Largest XML request body we accept (DeleteObjects with 1000 long keys fits).
 pub const MAX_XML_BODY: usize = 2 * 1024 * 1024;
 
-pub fn parse<T: serde::de::DeserializeOwned>(body: &[u8]) -> S3Result<T> {
-    let text = std::str::from_utf8(body).map_err(|_| S3Error::new(ErrorCode::MalformedXML))?;
-    quick_xml::de::from_str(text).map_err(|_| S3Error::new(ErrorCode::MalformedXML))
+fn malformed() -> S3Error {
+    S3Error::new(ErrorCode::MalformedXML)
+}
+
+/// Parses a request body into a read-only tree whose root element must be
+/// `root`. Text is kept exactly (object keys may be all spaces); entity
+/// expansion is bounded by roxmltree.
+pub fn parse_doc<'a>(body: &'a str, root: &str) -> S3Result<roxmltree::Document<'a>> {
+    let doc = roxmltree::Document::parse(body).map_err(|_| malformed())?;
+    if doc.root_element().tag_name().name() != root {
+        return Err(malformed());
+    }
+    Ok(doc)
+}
+
+/// The body as UTF-8 text, or MalformedXML.
+pub fn body_text(body: &[u8]) -> S3Result<&str> {
+    std::str::from_utf8(body).map_err(|_| malformed())
+}
+
+/// Child elements called `name` (namespace ignored, as S3 does).
+pub fn children<'a, 'i>(
+    node: roxmltree::Node<'a, 'i>,
+    name: &'static str,
+) -> impl Iterator<Item = roxmltree::Node<'a, 'i>> {
+    node.children().filter(move |c| c.is_element() && c.tag_name().name() == name)
+}
+
+/// The text of the only child called `name`; None if absent, MalformedXML
+/// if repeated.
+pub fn child_text(node: roxmltree::Node<'_, '_>, name: &'static str) -> S3Result<Option<String>> {
+    let mut it = children(node, name);
+    let first = it.next();
+    if it.next().is_some() {
+        return Err(malformed());
+    }
+    Ok(first.map(|n| n.children().filter(|c| c.is_text()).filter_map(|c| c.text()).collect()))
+}
+
+/// Like [`child_text`], but the element must be there.
+pub fn required_text(node: roxmltree::Node<'_, '_>, name: &'static str) -> S3Result<String> {
+    child_text(node, name)?.ok_or_else(malformed)
 }
 
 /// S3's timestamp format in XML bodies: `2009-10-12T17:50:30.000Z`.

@@ -143,10 +143,11 @@ pub struct PartRecord {
 pub enum PutCondition {
     #[default]
     Always,
-    /// The key must exist with this ETag (unquoted) — `If-Match`.
+    /// `If-Match`: the key must exist, with this ETag (unquoted) unless it is `*`.
     IfMatch(String),
-    /// The key must not exist — `If-None-Match: *`.
-    IfNoneMatch,
+    /// `If-None-Match`: with `*` the key must not exist; with an ETag, the
+    /// current object (if any) must not have it.
+    IfNoneMatch(String),
 }
 
 /// A multipart upload that was completed, remembered so that repeating the
@@ -181,8 +182,9 @@ pub trait MetadataStore: Send + Sync {
     fn create_bucket(&self, bucket: &Bucket) -> Result<(), StorageError>;
     fn get_bucket(&self, name: &str) -> Result<Option<Bucket>, StorageError>;
     fn list_buckets(&self, account_id: &str) -> Result<Vec<Bucket>, StorageError>;
-    /// `Conflict("not empty")` if it holds objects or multipart uploads.
-    fn delete_bucket(&self, name: &str) -> Result<(), StorageError>;
+    /// `Conflict("not empty")` if it holds objects. Multipart uploads in
+    /// progress are aborted with it, as in S3; their parts' blobs are returned.
+    fn delete_bucket(&self, name: &str) -> Result<Replaced, StorageError>;
 
     fn get_object(&self, bucket: &str, key: &str) -> Result<Option<ObjectRecord>, StorageError>;
     /// Inserts or replaces if `condition` holds; returns the blobs it

@@ -205,12 +205,12 @@ fn check_condition(tx: &Transaction, bucket: &str, key: &str, condition: &PutCon
         PutCondition::Always => Ok(()),
         PutCondition::IfMatch(etag) => match get_object_tx(tx, bucket, key)? {
             None => Err(StorageError::NotFound),
-            Some(o) if &o.etag == etag => Ok(()),
+            Some(o) if etag == "*" || &o.etag == etag => Ok(()),
             Some(_) => Err(StorageError::Conflict("precondition")),
         },
-        PutCondition::IfNoneMatch => match get_object_tx(tx, bucket, key)? {
-            None => Ok(()),
-            Some(_) => Err(StorageError::Conflict("precondition")),
+        PutCondition::IfNoneMatch(etag) => match get_object_tx(tx, bucket, key)? {
+            Some(o) if etag == "*" || &o.etag == etag => Err(StorageError::Conflict("precondition")),
+            _ => Ok(()),
         },
     }
 }
@@ -397,20 +397,30 @@ impl MetadataStore for SqliteMetadata {
         })
     }
 
-    fn delete_bucket(&self, name: &str) -> Result<(), StorageError> {
+    fn delete_bucket(&self, name: &str) -> Result<Replaced, StorageError> {
         self.write(|tx| {
-            let busy: bool = tx.query_row(
-                "SELECT EXISTS(SELECT 1 FROM objects WHERE bucket = ?1) OR EXISTS(SELECT 1 FROM uploads WHERE bucket = ?1)",
-                params![name],
-                |r| r.get(0),
-            )?;
+            let busy: bool =
+                tx.query_row("SELECT EXISTS(SELECT 1 FROM objects WHERE bucket = ?1)", params![name], |r| r.get(0))?;
             if busy {
                 return Err(StorageError::Conflict("not empty"));
             }
+            let blobs: Vec<BlobId> = {
+                let mut stmt = tx.prepare(
+                    "SELECT p.blob FROM parts p JOIN uploads u ON p.upload_id = u.upload_id WHERE u.bucket = ?1",
+                )?;
+                let rows = stmt.query_map(params![name], |r| r.get::<_, String>(0))?;
+                rows.map(|r| BlobId::try_from(r?)).collect::<Result<_, _>>()?
+            };
+            drop_refs(tx, &blobs)?;
+            tx.execute(
+                "DELETE FROM parts WHERE upload_id IN (SELECT upload_id FROM uploads WHERE bucket = ?1)",
+                params![name],
+            )?;
+            tx.execute("DELETE FROM uploads WHERE bucket = ?1", params![name])?;
             if tx.execute("DELETE FROM buckets WHERE name = ?1", params![name])? == 0 {
                 return Err(StorageError::NotFound);
             }
-            Ok(())
+            Ok(Replaced { blobs })
         })
     }
 
@@ -791,8 +801,8 @@ mod tests {
         let (_d, s) = store();
         let o = object("k");
         assert!(matches!(s.put_object(&o, &PutCondition::IfMatch("e".into())), Err(StorageError::NotFound)));
-        s.put_object(&o, &PutCondition::IfNoneMatch).unwrap();
-        assert!(matches!(s.put_object(&o, &PutCondition::IfNoneMatch), Err(StorageError::Conflict(_))));
+        s.put_object(&o, &PutCondition::IfNoneMatch("*".into())).unwrap();
+        assert!(matches!(s.put_object(&o, &PutCondition::IfNoneMatch("*".into())), Err(StorageError::Conflict(_))));
         assert!(matches!(s.put_object(&o, &PutCondition::IfMatch("other".into())), Err(StorageError::Conflict(_))));
         s.put_object(&o, &PutCondition::IfMatch("e".into())).unwrap();
     }

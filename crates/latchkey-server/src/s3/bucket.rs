@@ -7,7 +7,6 @@ use crate::state::AppState;
 use crate::xml::{self, XmlWriter, S3_NS};
 use http::StatusCode;
 use latchkey_storage::{Bucket, StorageError};
-use serde::Deserialize;
 use std::sync::Arc;
 
 /// S3's general-purpose bucket naming rules.
@@ -94,10 +93,10 @@ pub async fn list_buckets(state: &Arc<AppState>, req: &S3Request) -> S3Result<Ht
     Ok(response::xml(StatusCode::OK, w.finish()))
 }
 
-#[derive(Deserialize)]
-#[serde(rename_all = "PascalCase")]
-struct CreateBucketConfiguration {
-    location_constraint: Option<String>,
+/// `<CreateBucketConfiguration><LocationConstraint>` if present.
+fn parse_location_constraint(body: &[u8]) -> S3Result<Option<String>> {
+    let doc = xml::parse_doc(xml::body_text(body)?, "CreateBucketConfiguration")?;
+    xml::child_text(doc.root_element(), "LocationConstraint")
 }
 
 pub async fn create_bucket(state: &Arc<AppState>, req: &mut S3Request, name: &str) -> S3Result<HttpResponse> {
@@ -106,8 +105,7 @@ pub async fn create_bucket(state: &Arc<AppState>, req: &mut S3Request, name: &st
     let body = req.body.read_all(xml::MAX_XML_BODY).await?;
     let mut region = state.config.region.clone();
     if !body.iter().all(u8::is_ascii_whitespace) {
-        let cfg: CreateBucketConfiguration = xml::parse(&body)?;
-        if let Some(lc) = cfg.location_constraint.map(|s| s.trim().to_string()).filter(|s| !s.is_empty()) {
+        if let Some(lc) = parse_location_constraint(&body)?.map(|s| s.trim().to_string()).filter(|s| !s.is_empty()) {
             // S3 rejects an explicit us-east-1: that region is the default and
             // is requested by leaving the constraint out.
             if lc == "us-east-1" || !valid_region(&lc) {
@@ -173,7 +171,10 @@ pub fn head_bucket(b: &Bucket) -> S3Result<HttpResponse> {
 pub async fn delete_bucket(state: &Arc<AppState>, b: &Bucket) -> S3Result<HttpResponse> {
     let n = b.name.clone();
     match state.meta(move |m| m.delete_bucket(&n)).await {
-        Ok(()) => Ok(response::status(StatusCode::NO_CONTENT)),
+        Ok(freed) => {
+            super::release_blobs(state, freed.blobs).await;
+            Ok(response::status(StatusCode::NO_CONTENT))
+        }
         Err(StorageError::Conflict(_)) => {
             Err(S3Error::new(ErrorCode::BucketNotEmpty).with("BucketName", b.name.clone()))
         }

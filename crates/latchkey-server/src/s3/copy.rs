@@ -203,10 +203,20 @@ fn parse_copy_range(v: &str, size: u64) -> S3Result<(u64, u64)> {
         S3Error::msg(ErrorCode::InvalidRange, format!("Range specified is not valid for source object of size: {size}"))
             .with("RangeRequested", v.to_string())
     };
-    let spec = v.trim().strip_prefix("bytes=").ok_or_else(bad)?;
-    let (a, b) = spec.split_once('-').ok_or_else(bad)?;
-    let (a, b): (u64, u64) = (a.parse().map_err(|_| bad())?, b.parse().map_err(|_| bad())?);
-    if a > b || b >= size {
+    // A malformed range is InvalidArgument; a well-formed one outside the
+    // source is InvalidRange.
+    let malformed = || {
+        S3Error::msg(ErrorCode::InvalidArgument, "The x-amz-copy-source-range value must be of the form bytes=first-last where first and last are the zero-based offsets of the first and last bytes to copy")
+            .with("ArgumentName", "x-amz-copy-source-range")
+            .with("ArgumentValue", v.to_string())
+    };
+    let spec = v.trim().strip_prefix("bytes=").ok_or_else(malformed)?;
+    let (a, b) = spec.split_once('-').ok_or_else(malformed)?;
+    let (a, b): (u64, u64) = (a.parse().map_err(|_| malformed())?, b.parse().map_err(|_| malformed())?);
+    if a > b {
+        return Err(malformed());
+    }
+    if b >= size {
         return Err(bad());
     }
     Ok((a, b - a + 1))

@@ -13,7 +13,6 @@ use latchkey_storage::{
     Bucket, MultipartUpload, ObjectRecord, PartRecord, PutCondition, Segment, StorageError, StoredChecksum,
 };
 use md5::{Digest, Md5};
-use serde::Deserialize;
 use std::sync::Arc;
 
 /// Every part but the last must be at least this large (S3: 5 MiB).
@@ -146,40 +145,43 @@ pub async fn upload_part(
     Ok(r)
 }
 
-#[derive(Deserialize)]
 struct CompleteRequest {
-    #[serde(default, rename = "Part")]
     parts: Vec<CompletedPart>,
 }
 
-#[derive(Deserialize)]
-#[serde(rename_all = "PascalCase")]
 struct CompletedPart {
     part_number: u32,
-    #[serde(rename = "ETag")]
     etag: String,
-    #[serde(rename = "ChecksumCRC32")]
-    checksum_crc32: Option<String>,
-    #[serde(rename = "ChecksumCRC32C")]
-    checksum_crc32c: Option<String>,
-    #[serde(rename = "ChecksumCRC64NVME")]
-    checksum_crc64nvme: Option<String>,
-    #[serde(rename = "ChecksumSHA1")]
-    checksum_sha1: Option<String>,
-    #[serde(rename = "ChecksumSHA256")]
-    checksum_sha256: Option<String>,
+    /// `ChecksumCRC32` etc., by algorithm.
+    checksums: Vec<(ChecksumAlgorithm, String)>,
 }
 
 impl CompletedPart {
     fn checksum(&self, alg: ChecksumAlgorithm) -> Option<&str> {
-        match alg {
-            ChecksumAlgorithm::Crc32 => self.checksum_crc32.as_deref(),
-            ChecksumAlgorithm::Crc32c => self.checksum_crc32c.as_deref(),
-            ChecksumAlgorithm::Crc64Nvme => self.checksum_crc64nvme.as_deref(),
-            ChecksumAlgorithm::Sha1 => self.checksum_sha1.as_deref(),
-            ChecksumAlgorithm::Sha256 => self.checksum_sha256.as_deref(),
-        }
+        self.checksums.iter().find(|(a, _)| *a == alg).map(|(_, v)| v.as_str())
     }
+}
+
+/// `<CompleteMultipartUpload><Part><PartNumber/><ETag/><ChecksumCRC32/>..</Part>..`
+fn parse_complete_request(body: &[u8]) -> S3Result<CompleteRequest> {
+    let doc = xml::parse_doc(xml::body_text(body)?, "CompleteMultipartUpload")?;
+    let parts = xml::children(doc.root_element(), "Part")
+        .map(|p| {
+            let part_number = xml::required_text(p, "PartNumber")?
+                .trim()
+                .parse::<u32>()
+                .map_err(|_| S3Error::new(ErrorCode::MalformedXML))?;
+            let etag = xml::required_text(p, "ETag")?;
+            let mut checksums = Vec::new();
+            for alg in ChecksumAlgorithm::ALL {
+                if let Some(v) = xml::child_text(p, alg.xml_element())? {
+                    checksums.push((alg, v));
+                }
+            }
+            Ok(CompletedPart { part_number, etag, checksums })
+        })
+        .collect::<S3Result<Vec<_>>>()?;
+    Ok(CompleteRequest { parts })
 }
 
 /// S3's multipart ETag: MD5 of the concatenated binary part MD5s, then `-N`.
@@ -204,7 +206,7 @@ pub async fn complete(
         Ok(u) => u,
         Err(e) => return repeat_completion(state, req, bucket, key, upload_id).await.unwrap_or(Err(e)),
     };
-    let parsed: CompleteRequest = xml::parse(&body)?;
+    let parsed = parse_complete_request(&body)?;
     if parsed.parts.is_empty() {
         return Err(S3Error::msg(
             ErrorCode::MalformedXML,
@@ -212,10 +214,21 @@ pub async fn complete(
         ));
     }
     for w in parsed.parts.windows(2) {
-        if w[1].part_number <= w[0].part_number {
+        if w[1].part_number < w[0].part_number {
             return Err(S3Error::new(ErrorCode::InvalidPartOrder));
         }
     }
+    // A part listed twice in a row (re-uploaded while the list was built)
+    // counts once, as its last entry.
+    let mut parsed = parsed;
+    parsed.parts.dedup_by(|later, earlier| {
+        if later.part_number == earlier.part_number {
+            std::mem::swap(later, earlier);
+            true
+        } else {
+            false
+        }
+    });
     let id = upload_id.to_string();
     let stored = state.meta(move |m| m.list_parts(&id, 0, usize::MAX)).await?;
     let alg = upload.attrs.checksum.as_ref().and_then(|c| ChecksumAlgorithm::from_name(&c.algorithm));

@@ -9,7 +9,6 @@ use crate::state::AppState;
 use crate::xml::{self, XmlWriter, S3_NS};
 use http::StatusCode;
 use latchkey_storage::{Bucket, ObjectRecord, PutCondition, Segment, StorageError, StoredChecksum};
-use serde::Deserialize;
 use std::sync::Arc;
 
 /// The algorithm named by `x-amz-checksum-algorithm` / `x-amz-sdk-checksum-algorithm`.
@@ -29,8 +28,7 @@ pub fn put_condition(req: &S3Request) -> S3Result<PutCondition> {
             Err(S3Error::msg(ErrorCode::NotImplemented, "If-Match and If-None-Match together are not supported."))
         }
         (Some(m), None) => Ok(PutCondition::IfMatch(m.trim().trim_matches('"').to_string())),
-        (None, Some(m)) if m.trim() == "*" => Ok(PutCondition::IfNoneMatch),
-        (None, Some(_)) => Err(S3Error::msg(ErrorCode::NotImplemented, "If-None-Match on a write only supports '*'.")),
+        (None, Some(m)) => Ok(PutCondition::IfNoneMatch(m.trim().trim_matches('"').to_string())),
         (None, None) => Ok(PutCondition::Always),
     }
 }
@@ -222,21 +220,31 @@ pub async fn delete_object(state: &Arc<AppState>, bucket: &Bucket, key: &str) ->
     Ok(response::status(StatusCode::NO_CONTENT))
 }
 
-#[derive(Deserialize)]
-#[serde(rename_all = "PascalCase")]
+#[derive(Debug)]
 struct DeleteRequest {
-    #[serde(default)]
-    quiet: Option<bool>,
-    #[serde(default, rename = "Object")]
+    quiet: bool,
     objects: Vec<DeleteEntry>,
 }
 
-#[derive(Deserialize)]
-#[serde(rename_all = "PascalCase")]
+#[derive(Debug)]
 struct DeleteEntry {
     key: String,
-    #[serde(default)]
     version_id: Option<String>,
+}
+
+/// `<Delete><Quiet>..</Quiet><Object><Key>..</Key><VersionId>..</VersionId></Object>..</Delete>`
+fn parse_delete_request(body: &[u8]) -> S3Result<DeleteRequest> {
+    let doc = xml::parse_doc(xml::body_text(body)?, "Delete")?;
+    let root = doc.root_element();
+    let quiet = match xml::child_text(root, "Quiet")?.as_deref().map(str::trim) {
+        None | Some("false") => false,
+        Some("true") => true,
+        Some(_) => return Err(S3Error::new(ErrorCode::MalformedXML)),
+    };
+    let objects = xml::children(root, "Object")
+        .map(|o| Ok(DeleteEntry { key: xml::required_text(o, "Key")?, version_id: xml::child_text(o, "VersionId")? }))
+        .collect::<S3Result<Vec<_>>>()?;
+    Ok(DeleteRequest { quiet, objects })
 }
 
 pub async fn delete_objects(state: &Arc<AppState>, req: &mut S3Request, bucket: &Bucket) -> S3Result<HttpResponse> {
@@ -247,11 +255,11 @@ pub async fn delete_objects(state: &Arc<AppState>, req: &mut S3Request, bucket: 
     if !has_integrity {
         return Err(S3Error::msg(ErrorCode::InvalidRequest, "Missing required header for this request: Content-MD5"));
     }
-    let parsed: DeleteRequest = xml::parse(&body)?;
+    let parsed = parse_delete_request(&body)?;
     if parsed.objects.is_empty() || parsed.objects.len() > 1000 {
         return Err(S3Error::new(ErrorCode::MalformedXML));
     }
-    let quiet = parsed.quiet.unwrap_or(false);
+    let quiet = parsed.quiet;
     let mut w = XmlWriter::new("DeleteResult", Some(S3_NS));
     for entry in parsed.objects {
         if let Some(v) = entry.version_id.as_deref().filter(|v| *v != "null") {
@@ -305,24 +313,17 @@ pub async fn get_tagging(state: &Arc<AppState>, bucket: &Bucket, key: &str) -> S
     Ok(response::xml(StatusCode::OK, w.finish()))
 }
 
-#[derive(Deserialize)]
-#[serde(rename_all = "PascalCase")]
-struct Tagging {
-    tag_set: TagSet,
-}
-
-#[derive(Deserialize)]
-struct TagSet {
-    #[serde(default, rename = "Tag")]
-    tags: Vec<Tag>,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "PascalCase")]
-struct Tag {
-    key: String,
-    #[serde(default)]
-    value: String,
+/// `<Tagging><TagSet><Tag><Key>..</Key><Value>..</Value></Tag>..</TagSet></Tagging>`
+pub fn parse_tagging(body: &[u8]) -> S3Result<Vec<(String, String)>> {
+    let doc = xml::parse_doc(xml::body_text(body)?, "Tagging")?;
+    let mut sets = xml::children(doc.root_element(), "TagSet");
+    let set = sets.next().ok_or_else(|| S3Error::new(ErrorCode::MalformedXML))?;
+    if sets.next().is_some() {
+        return Err(S3Error::new(ErrorCode::MalformedXML));
+    }
+    xml::children(set, "Tag")
+        .map(|t| Ok((xml::required_text(t, "Key")?, xml::child_text(t, "Value")?.unwrap_or_default())))
+        .collect()
 }
 
 pub async fn put_tagging(
@@ -332,8 +333,7 @@ pub async fn put_tagging(
     key: &str,
 ) -> S3Result<HttpResponse> {
     let body = req.body.read_all(xml::MAX_XML_BODY).await?;
-    let parsed: Tagging = xml::parse(&body)?;
-    let mut tags: Vec<(String, String)> = parsed.tag_set.tags.into_iter().map(|t| (t.key, t.value)).collect();
+    let mut tags = parse_tagging(&body)?;
     headers::validate_tags(&tags)?;
     tags.sort();
     set_tags(state, bucket, key, tags).await?;
@@ -351,5 +351,65 @@ async fn set_tags(state: &Arc<AppState>, bucket: &Bucket, key: &str, tags: Vec<(
         Ok(()) => Ok(()),
         Err(StorageError::NotFound) => Err(S3Error::new(ErrorCode::NoSuchKey).with("Key", key)),
         Err(e) => Err(e.into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn delete_requests_keep_keys_exactly() {
+        let body = br#"<Delete xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Quiet>true</Quiet>
+            <Object><Key> </Key></Object><Object><Key>a&amp;b</Key><VersionId>null</VersionId></Object></Delete>"#;
+        let d = parse_delete_request(body).unwrap();
+        assert!(d.quiet);
+        assert_eq!(d.objects[0].key, " ");
+        assert_eq!(d.objects[1].key, "a&b");
+        assert_eq!(d.objects[1].version_id.as_deref(), Some("null"));
+    }
+
+    #[test]
+    fn malformed_delete_requests_are_malformed_xml() {
+        for body in [
+            &b"<Delete><Object></Object></Delete>"[..],
+            b"<Delete>",
+            b"<Other/>",
+            b"\xff\xfe",
+            b"<Delete><Quiet>maybe</Quiet></Delete>",
+        ] {
+            assert_eq!(parse_delete_request(body).unwrap_err().code, ErrorCode::MalformedXML);
+        }
+    }
+
+    #[test]
+    fn tagging_documents_give_key_value_pairs() {
+        let body =
+            b"<Tagging><TagSet><Tag><Key>k</Key><Value>v</Value></Tag><Tag><Key>e</Key></Tag></TagSet></Tagging>";
+        assert_eq!(parse_tagging(body).unwrap(), vec![("k".into(), "v".into()), ("e".into(), String::new())]);
+        assert!(parse_tagging(b"<Tagging></Tagging>").is_err());
+    }
+
+    #[test]
+    fn entity_bombs_are_rejected_not_expanded() {
+        let bomb = br#"<?xml version="1.0"?><!DOCTYPE d [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;"><!ENTITY c "&b;&b;&b;&b;&b;&b;&b;&b;&b;&b;"><!ENTITY d "&c;&c;&c;&c;&c;&c;&c;&c;&c;&c;"><!ENTITY e "&d;&d;&d;&d;&d;&d;&d;&d;&d;&d;"><!ENTITY f "&e;&e;&e;&e;&e;&e;&e;&e;&e;&e;">]><Delete><Object><Key>&f;&f;&f;&f;&f;&f;&f;&f;</Key></Object></Delete>"#;
+        // Either rejected or bounded; it must not take the process down.
+        let _ = parse_delete_request(bomb);
+    }
+
+    proptest! {
+        #[test]
+        fn request_parsers_never_panic(body in proptest::collection::vec(any::<u8>(), 0..512)) {
+            let _ = parse_delete_request(&body);
+            let _ = parse_tagging(&body);
+        }
+
+        #[test]
+        fn any_key_round_trips_through_a_delete_request(key in "\\PC{1,64}") {
+            let escaped = quick_xml::escape::escape(key.as_str());
+            let body = format!("<Delete><Object><Key>{escaped}</Key></Object></Delete>");
+            prop_assert_eq!(&parse_delete_request(body.as_bytes()).unwrap().objects[0].key, &key);
+        }
     }
 }
