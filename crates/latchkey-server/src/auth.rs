@@ -98,6 +98,12 @@ pub async fn authenticate(state: &AppState, req: &RequestHead<'_>, now: OffsetDa
         sigv4::parse_presigned_query(&query_pairs).map_err(sig_error)?
     };
 
+    if claim.is_none() && query_pairs.iter().any(|(k, _)| k == "AWSAccessKeyId" || k == "Signature") {
+        return Err(S3Error::msg(
+            ErrorCode::AccessDenied,
+            "Signature Version 2 is not supported; sign requests and pre-signed URLs with AWS4-HMAC-SHA256 (e.g. boto3 Config(signature_version='s3v4')).",
+        ));
+    }
     let Some(claim) = claim else {
         let plan = body_plan(headers, None, None, AuthType::Anonymous)?;
         return Ok(Authenticated { principal: None, body: plan, auth_type: AuthType::Anonymous });
