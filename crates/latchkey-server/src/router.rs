@@ -89,6 +89,7 @@ pub enum Endpoint {
     CompleteMultipartUpload { bucket: String, key: String, upload_id: String },
     AbortMultipartUpload { bucket: String, key: String, upload_id: String },
     ListParts { bucket: String, key: String, upload_id: String },
+    GetObjectAttributes { bucket: String, key: String },
     GetObjectTagging { bucket: String, key: String },
     PutObjectTagging { bucket: String, key: String },
     DeleteObjectTagging { bucket: String, key: String },
@@ -100,7 +101,6 @@ const UNSUPPORTED_SUBRESOURCES: &[&str] = &[
     "accelerate",
     "acl",
     "analytics",
-    "attributes",
     "cors",
     "encryption",
     "intelligent-tiering",
@@ -152,6 +152,7 @@ impl Endpoint {
             AbortMultipartUpload { .. } => "s3:AbortMultipartUpload",
             ListParts { .. } => "s3:ListMultipartUploadParts",
             GetObjectTagging { .. } => "s3:GetObjectTagging",
+            GetObjectAttributes { .. } => "s3:GetObjectAttributes",
             PutObjectTagging { .. } => "s3:PutObjectTagging",
             DeleteObjectTagging { .. } => "s3:DeleteObjectTagging",
         }
@@ -184,6 +185,7 @@ impl Endpoint {
             | AbortMultipartUpload { bucket, key, .. }
             | ListParts { bucket, key, .. }
             | GetObjectTagging { bucket, key }
+            | GetObjectAttributes { bucket, key }
             | PutObjectTagging { bucket, key }
             | DeleteObjectTagging { bucket, key } => format!("arn:aws:s3:::{bucket}/{key}"),
         }
@@ -216,6 +218,7 @@ impl Endpoint {
             | AbortMultipartUpload { bucket, .. }
             | ListParts { bucket, .. }
             | GetObjectTagging { bucket, .. }
+            | GetObjectAttributes { bucket, .. }
             | PutObjectTagging { bucket, .. }
             | DeleteObjectTagging { bucket, .. } => Some(bucket),
         }
@@ -302,6 +305,7 @@ pub fn route(method: &Method, target: Target, q: &Query, has_copy_source: bool) 
         (_, Some(_)) => Err(S3Error::new(ErrorCode::MethodNotAllowed)),
         (Method::POST, None) if q.has("uploads") => Ok(CreateMultipartUpload { bucket, key }),
         (Method::GET, None) if q.has("tagging") => Ok(GetObjectTagging { bucket, key }),
+        (Method::GET, None) if q.has("attributes") => Ok(GetObjectAttributes { bucket, key }),
         (Method::PUT, None) if q.has("tagging") => Ok(PutObjectTagging { bucket, key }),
         (Method::DELETE, None) if q.has("tagging") => Ok(DeleteObjectTagging { bucket, key }),
         (Method::PUT, None) if has_copy_source => Ok(CopyObject { bucket, key }),

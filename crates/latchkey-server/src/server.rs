@@ -24,7 +24,7 @@ pub async fn run(
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder
         .http1()
-        .max_buf_size(64 * 1024)
+        .max_buf_size(256 * 1024)
         .timer(hyper_util::rt::TokioTimer::new())
         .header_read_timeout(Duration::from_secs(30));
     tokio::pin!(shutdown);

@@ -13,6 +13,10 @@ use std::sync::Arc;
 use std::time::Instant;
 use time::OffsetDateTime;
 
+/// Largest header section accepted (S3 answers larger ones with
+/// RequestHeaderSectionTooLarge; the connection layer cuts off far larger ones).
+const MAX_HEADER_SECTION: usize = 16 * 1024;
+
 fn request_id() -> String {
     use rand::Rng;
     let n: u64 = rand::thread_rng().gen();
@@ -61,6 +65,11 @@ where
 {
     let now = OffsetDateTime::now_utc();
     let (parts, body) = req.into_parts();
+    let header_bytes: usize = parts.headers.iter().map(|(k, v)| k.as_str().len() + v.len() + 4).sum();
+    if header_bytes > MAX_HEADER_SECTION {
+        return Err(S3Error::new(crate::error::ErrorCode::RequestHeaderSectionTooLarge)
+            .with("MaxSizeAllowed", MAX_HEADER_SECTION.to_string()));
+    }
     let raw_path = parts.uri.path().to_string();
     let raw_query = parts.uri.query().unwrap_or("").to_string();
     let head = RequestHead {

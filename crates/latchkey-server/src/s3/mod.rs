@@ -73,6 +73,7 @@ pub async fn handle(state: &Arc<AppState>, mut req: S3Request) -> S3Result<HttpR
         (HeadObject { key, .. }, Some(b)) => object::get_object(state, &req, &b, &key, true).await,
         (DeleteObject { key, .. }, Some(b)) => object::delete_object(state, &b, &key).await,
         (GetObjectTagging { key, .. }, Some(b)) => object::get_tagging(state, &b, &key).await,
+        (GetObjectAttributes { key, .. }, Some(b)) => object::get_attributes(state, &req, &b, &key).await,
         (PutObjectTagging { key, .. }, Some(b)) => object::put_tagging(state, &mut req, &b, &key).await,
         (DeleteObjectTagging { key, .. }, Some(b)) => object::delete_tagging(state, &b, &key).await,
         (CreateMultipartUpload { key, .. }, Some(b)) => multipart::create(state, &req, &b, &key).await,

@@ -302,6 +302,69 @@ pub async fn delete_objects(state: &Arc<AppState>, req: &mut S3Request, bucket: 
     Ok(response::xml(StatusCode::OK, w.finish()))
 }
 
+/// GetObjectAttributes: the attributes named in `x-amz-object-attributes`.
+pub async fn get_attributes(
+    state: &Arc<AppState>,
+    req: &S3Request,
+    bucket: &Bucket,
+    key: &str,
+) -> S3Result<HttpResponse> {
+    let wanted: Vec<String> = req
+        .header("x-amz-object-attributes")
+        .map(|v| v.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect())
+        .unwrap_or_default();
+    const KNOWN: [&str; 5] = ["ETag", "Checksum", "ObjectParts", "StorageClass", "ObjectSize"];
+    if wanted.is_empty() {
+        return Err(S3Error::msg(ErrorCode::InvalidArgument, "Missing required header: x-amz-object-attributes"));
+    }
+    if let Some(bad) = wanted.iter().find(|w| !KNOWN.contains(&w.as_str())) {
+        return Err(S3Error::msg(ErrorCode::InvalidArgument, format!("Invalid attribute name specified: {bad}")));
+    }
+    let o = load_object(state, &bucket.name, key).await?;
+    let has = |name: &str| wanted.iter().any(|w| w == name);
+    let mut w = XmlWriter::new("GetObjectAttributesResponse", Some(S3_NS));
+    if has("ETag") {
+        w.elem("ETag", &o.etag);
+    }
+    if has("Checksum") {
+        if let Some(c) = &o.attrs.checksum {
+            if let Some(a) = ChecksumAlgorithm::from_name(&c.algorithm) {
+                w.open("Checksum")
+                    .elem(a.xml_element(), &c.value)
+                    .elem("ChecksumType", if c.full_object { "FULL_OBJECT" } else { "COMPOSITE" })
+                    .close();
+            }
+        }
+    }
+    if has("ObjectParts") && o.etag.contains('-') {
+        let max: usize = req.header("x-amz-max-parts").and_then(|v| v.parse().ok()).unwrap_or(1000).min(1000);
+        let marker: usize = req.header("x-amz-part-number-marker").and_then(|v| v.parse().ok()).unwrap_or(0);
+        let parts: Vec<(usize, u64)> =
+            o.segments.iter().enumerate().map(|(i, s)| (i + 1, s.size)).filter(|(n, _)| *n > marker).collect();
+        let truncated = parts.len() > max;
+        w.open("ObjectParts")
+            .elem("TotalPartsCount", o.segments.len().to_string())
+            .elem("PartNumberMarker", marker.to_string());
+        if let Some((n, _)) = parts.iter().take(max).last() {
+            w.elem("NextPartNumberMarker", n.to_string());
+        }
+        w.elem("MaxParts", max.to_string()).elem("IsTruncated", truncated.to_string());
+        for (n, size) in parts.iter().take(max) {
+            w.open("Part").elem("PartNumber", n.to_string()).elem("Size", size.to_string()).close();
+        }
+        w.close();
+    }
+    if has("StorageClass") {
+        w.elem("StorageClass", o.attrs.storage_class.as_deref().unwrap_or("STANDARD"));
+    }
+    if has("ObjectSize") {
+        w.elem("ObjectSize", o.size.to_string());
+    }
+    let mut r = response::xml(StatusCode::OK, w.finish());
+    set_header(&mut r, "last-modified", &headers::http_date(o.last_modified));
+    Ok(r)
+}
+
 pub async fn get_tagging(state: &Arc<AppState>, bucket: &Bucket, key: &str) -> S3Result<HttpResponse> {
     let o = load_object(state, &bucket.name, key).await?;
     let mut w = XmlWriter::new("Tagging", Some(S3_NS));
