@@ -99,6 +99,10 @@ pub struct ObjectAttributes {
 pub struct Segment {
     pub blob: BlobId,
     pub size: u64,
+    /// For a multipart object's part: the part's checksum (base64, in the
+    /// object's checksum algorithm), returned by part-number GETs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checksum: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

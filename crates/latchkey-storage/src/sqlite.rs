@@ -749,7 +749,7 @@ mod tests {
         ObjectRecord {
             bucket: "b".into(),
             key: key.into(),
-            segments: vec![Segment { blob: BlobId::random(), size: 1 }],
+            segments: vec![Segment { blob: BlobId::random(), size: 1, checksum: None }],
             size: 1,
             etag: "e".into(),
             last_modified: OffsetDateTime::now_utc(),
@@ -844,7 +844,10 @@ mod tests {
             .unwrap();
         }
         let mut o = object("k");
-        o.segments = vec![Segment { blob: blobs[0].clone(), size: 1 }, Segment { blob: blobs[2].clone(), size: 1 }];
+        o.segments = vec![
+            Segment { blob: blobs[0].clone(), size: 1, checksum: None },
+            Segment { blob: blobs[2].clone(), size: 1, checksum: None },
+        ];
         let freed = s.complete_upload("u1", &o, &[1, 3], &PutCondition::Always).unwrap();
         assert_eq!(freed.blobs, vec![blobs[1].clone()]);
         assert!(s.blob_is_referenced(&blobs[0]).unwrap());

@@ -171,7 +171,7 @@ pub async fn copy_object(
     let record = ObjectRecord {
         bucket: bucket.name.clone(),
         key: key.to_string(),
-        segments: vec![Segment { blob: blob.clone(), size: src.size }],
+        segments: vec![Segment { blob: blob.clone(), size: src.size, checksum: None }],
         size: src.size,
         etag: hex::encode(md5),
         last_modified: req.now,

@@ -141,11 +141,12 @@ pub fn write_object_headers(r: &mut HttpResponse, o: &ObjectRecord, checksum_mod
     if let Some(sc) = &a.storage_class {
         set_header(r, "x-amz-storage-class", sc);
     }
-    if checksum_mode {
-        if let Some(c) = &a.checksum {
-            if let Some(alg) = ChecksumAlgorithm::from_name(&c.algorithm) {
+    // The checksum's type is always reported; its value only on request.
+    if let Some(c) = &a.checksum {
+        if let Some(alg) = ChecksumAlgorithm::from_name(&c.algorithm) {
+            set_header(r, "x-amz-checksum-type", if c.full_object { "FULL_OBJECT" } else { "COMPOSITE" });
+            if checksum_mode {
                 set_header(r, alg.header(), &c.value);
-                set_header(r, "x-amz-checksum-type", if c.full_object { "FULL_OBJECT" } else { "COMPOSITE" });
             }
         }
     }

@@ -262,7 +262,18 @@ pub async fn complete(
     }
     let etags: Vec<&str> = used.iter().map(|p| p.etag.as_str()).collect();
     let etag = multipart_etag(&etags).ok_or_else(|| S3Error::internal("stored part ETag is not hex"))?;
-    let segments: Vec<Segment> = used.iter().map(|p| Segment { blob: p.blob.clone(), size: p.size }).collect();
+    let segments: Vec<Segment> = used
+        .iter()
+        .map(|p| Segment {
+            blob: p.blob.clone(),
+            size: p.size,
+            checksum: p
+                .checksum
+                .as_ref()
+                .filter(|c| Some(c.algorithm.as_str()) == alg.map(|a| a.name()))
+                .map(|c| c.value.clone()),
+        })
+        .collect();
     let size: u64 = used.iter().map(|p| p.size).sum();
     let mut attrs = upload.attrs.clone();
     attrs.checksum = match alg {

@@ -81,7 +81,7 @@ pub async fn put_object(
     let record = ObjectRecord {
         bucket: bucket.name.clone(),
         key: key.to_string(),
-        segments: vec![Segment { blob: blob.clone(), size: digest.size }],
+        segments: vec![Segment { blob: blob.clone(), size: digest.size, checksum: None }],
         size: digest.size,
         etag: hex::encode(digest.md5),
         last_modified: req.now,
@@ -198,9 +198,17 @@ pub async fn get_object(
     if status == StatusCode::PARTIAL_CONTENT {
         set_header(&mut r, "content-range", &format!("bytes {}-{}/{}", start, start + len - 1, o.size));
     }
-    if let Some((_, _, count)) = part_range {
+    if let (Some((_, _, count)), Some(n)) =
+        (part_range, req.query.get("partNumber").and_then(|n| n.parse::<usize>().ok()))
+    {
         if multipart {
             set_header(&mut r, "x-amz-mp-parts-count", &count.to_string());
+            // A part's own checksum, as S3 returns it for part GETs.
+            let part_sum = o.segments.get(n - 1).and_then(|s| s.checksum.as_deref());
+            let alg = o.attrs.checksum.as_ref().and_then(|c| ChecksumAlgorithm::from_name(&c.algorithm));
+            if let (Some(v), Some(a)) = (part_sum, alg) {
+                set_header(&mut r, a.header(), v);
+            }
         }
     }
     for (param, header) in RESPONSE_OVERRIDES {
@@ -343,7 +351,7 @@ pub async fn get_attributes(
             o.segments.iter().enumerate().map(|(i, s)| (i + 1, s.size)).filter(|(n, _)| *n > marker).collect();
         let truncated = parts.len() > max;
         w.open("ObjectParts")
-            .elem("TotalPartsCount", o.segments.len().to_string())
+            .elem("PartsCount", o.segments.len().to_string())
             .elem("PartNumberMarker", marker.to_string());
         if let Some((n, _)) = parts.iter().take(max).last() {
             w.elem("NextPartNumberMarker", n.to_string());
