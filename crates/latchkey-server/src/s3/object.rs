@@ -347,8 +347,9 @@ pub async fn get_attributes(
     if has("ObjectParts") && o.etag.contains('-') {
         let max: usize = req.header("x-amz-max-parts").and_then(|v| v.parse().ok()).unwrap_or(1000).min(1000);
         let marker: usize = req.header("x-amz-part-number-marker").and_then(|v| v.parse().ok()).unwrap_or(0);
-        let parts: Vec<(usize, u64)> =
-            o.segments.iter().enumerate().map(|(i, s)| (i + 1, s.size)).filter(|(n, _)| *n > marker).collect();
+        let alg = o.attrs.checksum.as_ref().and_then(|c| ChecksumAlgorithm::from_name(&c.algorithm));
+        let parts: Vec<(usize, &latchkey_storage::Segment)> =
+            o.segments.iter().enumerate().map(|(i, s)| (i + 1, s)).filter(|(n, _)| *n > marker).collect();
         let truncated = parts.len() > max;
         w.open("ObjectParts")
             .elem("PartsCount", o.segments.len().to_string())
@@ -357,8 +358,12 @@ pub async fn get_attributes(
             w.elem("NextPartNumberMarker", n.to_string());
         }
         w.elem("MaxParts", max.to_string()).elem("IsTruncated", truncated.to_string());
-        for (n, size) in parts.iter().take(max) {
-            w.open("Part").elem("PartNumber", n.to_string()).elem("Size", size.to_string()).close();
+        for (n, s) in parts.iter().take(max) {
+            w.open("Part").elem("PartNumber", n.to_string()).elem("Size", s.size.to_string());
+            if let (Some(a), Some(v)) = (alg, s.checksum.as_deref()) {
+                w.elem(a.xml_element(), v);
+            }
+            w.close();
         }
         w.close();
     }
