@@ -84,11 +84,15 @@ pub async fn authenticate(state: &AppState, req: &RequestHead<'_>, now: OffsetDa
         form_urlencoded::parse(req.raw_query.as_bytes()).map(|(k, v)| (k.into_owned(), v.into_owned())).collect();
 
     let claim = if let Some(authz) = header(headers, "authorization") {
-        if !authz.starts_with(sigv4::ALGORITHM) {
+        if authz.starts_with("AWS ") {
             return Err(S3Error::msg(
                 ErrorCode::InvalidRequest,
                 "The authorization mechanism you have provided is not supported. Please use AWS4-HMAC-SHA256.",
             ));
+        }
+        if !authz.starts_with(sigv4::ALGORITHM) {
+            return Err(S3Error::msg(ErrorCode::InvalidArgument, "Unsupported Authorization Type")
+                .with("ArgumentName", "Authorization"));
         }
         Some(
             sigv4::parse_authorization_header(authz, header(headers, "x-amz-date"), header(headers, "date"))
@@ -100,8 +104,8 @@ pub async fn authenticate(state: &AppState, req: &RequestHead<'_>, now: OffsetDa
 
     if claim.is_none() && query_pairs.iter().any(|(k, _)| k == "AWSAccessKeyId" || k == "Signature") {
         return Err(S3Error::msg(
-            ErrorCode::AccessDenied,
-            "Signature Version 2 is not supported; sign requests and pre-signed URLs with AWS4-HMAC-SHA256 (e.g. boto3 Config(signature_version='s3v4')).",
+            ErrorCode::InvalidRequest,
+            "The authorization mechanism you have provided is not supported. Please use AWS4-HMAC-SHA256 (for boto3 pre-signed URLs: Config(signature_version='s3v4')).",
         ));
     }
     let Some(claim) = claim else {

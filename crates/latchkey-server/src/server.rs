@@ -25,6 +25,7 @@ pub async fn run(
     builder
         .http1()
         .max_buf_size(256 * 1024)
+        .max_headers(2048)
         .timer(hyper_util::rt::TokioTimer::new())
         .header_read_timeout(Duration::from_secs(30));
     tokio::pin!(shutdown);

@@ -32,6 +32,8 @@ where
     let id = request_id();
     let method = req.method().clone();
     let path = req.uri().path().to_string();
+    let has_body = req.headers().get("content-length").is_some_and(|v| v.as_bytes() != b"0")
+        || req.headers().contains_key("transfer-encoding");
     let mut resp = match (&method, path.as_str()) {
         (&Method::GET | &Method::HEAD, "/health/live" | "/health/ready") => {
             let mut r = response::status(StatusCode::OK);
@@ -40,7 +42,15 @@ where
         }
         _ => match dispatch(&state, req, &id).await {
             Ok(r) => r,
-            Err(e) => response::error(&e, &path, &id, method == Method::HEAD),
+            Err(e) => {
+                let mut r = response::error(&e, &path, &id, method == Method::HEAD);
+                // The body may be unread; closing is the only way to stay in
+                // step with the client on this connection.
+                if has_body {
+                    set_header(&mut r, "connection", "close");
+                }
+                r
+            }
         },
     };
     set_header(&mut resp, "x-amz-request-id", &id);
