@@ -37,6 +37,9 @@ impl Principal {
 pub struct Authenticated {
     /// `None` for anonymous requests.
     pub principal: Option<Principal>,
+    /// The service the signature's scope names (`s3`, `iam`, `sts`); `None`
+    /// for anonymous requests.
+    pub service: Option<String>,
     pub body: BodyPlan,
     pub auth_type: AuthType,
 }
@@ -52,6 +55,9 @@ const MAX_SKEW: time::Duration = time::Duration::minutes(15);
 
 /// The parts of the HTTP request authentication reads.
 pub struct RequestHead<'a> {
+    /// Hex SHA-256 of an already-read body (Query-protocol requests, whose
+    /// signers sign the body without an x-amz-content-sha256 header).
+    pub body_sha256: Option<String>,
     pub method: &'a str,
     pub raw_path: &'a str,
     pub raw_query: &'a str,
@@ -110,7 +116,7 @@ pub async fn authenticate(state: &AppState, req: &RequestHead<'_>, now: OffsetDa
     }
     let Some(claim) = claim else {
         let plan = body_plan(headers, None, None, AuthType::Anonymous)?;
-        return Ok(Authenticated { principal: None, body: plan, auth_type: AuthType::Anonymous });
+        return Ok(Authenticated { principal: None, service: None, body: plan, auth_type: AuthType::Anonymous });
     };
     let auth_type = match claim.kind {
         sigv4::ClaimKind::Header => AuthType::Header,
@@ -121,17 +127,22 @@ pub async fn authenticate(state: &AppState, req: &RequestHead<'_>, now: OffsetDa
         _ => S3Error::msg(ErrorCode::AuthorizationHeaderMalformed, msg),
     };
     let scope = &claim.credential;
-    if scope.region != state.config.region {
+    let service = scope.service.as_str();
+    // IAM is a global service, signed for us-east-1 whatever our region is.
+    let region_ok = scope.region == state.config.region || (service == "iam" && scope.region == "us-east-1");
+    if !region_ok {
         return Err(malformed(format!(
             "The authorization header is malformed; the region '{}' is wrong; expecting '{}'",
             scope.region, state.config.region
         ))
         .with("Region", state.config.region.clone()));
     }
-    if scope.service != "s3" {
+    let expected_service = if req.body_sha256.is_some() { ["iam", "sts"].contains(&service) } else { service == "s3" };
+    if !expected_service {
         return Err(malformed(format!(
-            "The authorization header is malformed; incorrect service \"{}\". This endpoint belongs to \"s3\".",
-            scope.service
+            "The authorization header is malformed; incorrect service \"{}\". This endpoint belongs to \"{}\".",
+            scope.service,
+            if req.body_sha256.is_some() { "iam" } else { "s3" }
         )));
     }
     if scope.date != claim.amz_date_raw.get(..8).unwrap_or_default() {
@@ -165,8 +176,9 @@ pub async fn authenticate(state: &AppState, req: &RequestHead<'_>, now: OffsetDa
 
     let content_sha256 = header(headers, "x-amz-content-sha256");
     let payload_hash = match (auth_type, content_sha256) {
-        (AuthType::Presigned, None) => sigv4::UNSIGNED_PAYLOAD.to_string(),
         (_, Some(v)) => v.to_string(),
+        (_, None) if req.body_sha256.is_some() => req.body_sha256.clone().unwrap_or_default(),
+        (AuthType::Presigned, None) => sigv4::UNSIGNED_PAYLOAD.to_string(),
         (_, None) => {
             return Err(S3Error::msg(
                 ErrorCode::InvalidRequest,
@@ -185,11 +197,7 @@ pub async fn authenticate(state: &AppState, req: &RequestHead<'_>, now: OffsetDa
         raw_query: req.raw_query,
         headers: &header_list,
     };
-    let opts = sigv4::CanonicalOptions {
-        normalize_path: false,
-        double_encode_path: false,
-        presigned: auth_type == AuthType::Presigned,
-    };
+    let opts = sigv4::CanonicalOptions::for_service(service, auth_type == AuthType::Presigned);
     for required in ["host"] {
         if !claim.signed_headers.iter().any(|h| h == required) {
             return Err(malformed(format!("The {required} header must be signed.")));
@@ -228,7 +236,7 @@ pub async fn authenticate(state: &AppState, req: &RequestHead<'_>, now: OffsetDa
     };
     let chunk_seed = Some((key, claim.amz_date_raw.clone(), claim.credential.clone(), claim.signature.clone()));
     let plan = body_plan(headers, Some(&payload_hash), chunk_seed, auth_type)?;
-    Ok(Authenticated { principal: Some(principal), body: plan, auth_type })
+    Ok(Authenticated { principal: Some(principal), service: Some(scope.service.clone()), body: plan, auth_type })
 }
 
 type ChunkSeed = ([u8; 32], String, sigv4::CredentialScope, String);

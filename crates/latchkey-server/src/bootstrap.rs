@@ -44,6 +44,13 @@ pub fn new_secret_access_key() -> String {
     random_from(SECRET_CHARS, 40)
 }
 
+/// A new account record with a fresh id and canonical user id.
+pub fn new_account(name: &str, now: OffsetDateTime) -> Account {
+    let mut canonical = [0u8; 32];
+    rand::rngs::OsRng.fill(&mut canonical);
+    Account { id: new_account_id(), name: name.to_string(), canonical_id: hex::encode(canonical), created: now }
+}
+
 fn new_account_id() -> String {
     let mut rng = rand::rngs::OsRng;
     // No leading zero, so the id never looks shorter than 12 digits.
@@ -123,14 +130,7 @@ fn ensure_operator_account(state: &AppState, data_dir: &Path, root_key: Option<R
     let account = match accounts.into_iter().next() {
         Some(a) => a,
         None => {
-            let mut canonical = [0u8; 32];
-            rand::rngs::OsRng.fill(&mut canonical);
-            let a = Account {
-                id: new_account_id(),
-                name: "latchkey".into(),
-                canonical_id: hex::encode(canonical),
-                created: now,
-            };
+            let a = new_account("latchkey", now);
             state.meta.create_account(&a)?;
             tracing::info!(account = %a.id, "created the operator account");
             a

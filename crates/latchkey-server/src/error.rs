@@ -63,7 +63,23 @@ error_codes! {
     SignatureDoesNotMatch => FORBIDDEN, "The request signature we calculated does not match the signature you provided. Check your key and signing method.";
     XAmzContentSHA256Mismatch => BAD_REQUEST, "The provided 'x-amz-content-sha256' header does not match what was computed.";
     InvalidRetentionPeriod => BAD_REQUEST, "invalid retention period";
-    ServiceUnavailable => SERVICE_UNAVAILABLE, "Please reduce your request rate.";
+        ServiceUnavailable => SERVICE_UNAVAILABLE, "Please reduce your request rate.";
+    // IAM and STS (Query protocol) errors.
+    NoSuchEntity => NOT_FOUND, "The request was rejected because it referenced a resource entity that does not exist.";
+    EntityAlreadyExists => CONFLICT, "The request was rejected because it attempted to create a resource that already exists.";
+    DeleteConflict => CONFLICT, "The request was rejected because it attempted to delete a resource that has attached subordinate entities.";
+    LimitExceeded => CONFLICT, "The request was rejected because it attempted to create resources beyond the current AWS account limits.";
+    MalformedPolicyDocument => BAD_REQUEST, "The policy document is malformed.";
+    ValidationError => BAD_REQUEST, "A parameter is not valid.";
+    InvalidInput => BAD_REQUEST, "The request was rejected because an invalid or out-of-range value was supplied for an input parameter.";
+        MissingAuthenticationToken => FORBIDDEN, "Request is missing Authentication Token";
+    InvalidClientTokenId => FORBIDDEN, "The security token included in the request is invalid.";
+    InvalidAction => BAD_REQUEST, "The action or operation requested is invalid. Verify that the action is typed correctly.";
+    MissingAction => BAD_REQUEST, "The request is missing an action or a required parameter.";
+    MissingParameter => BAD_REQUEST, "A required parameter for the specified action is not supplied.";
+    IncompleteSignature => BAD_REQUEST, "The request signature does not conform to AWS standards.";
+    UnmodifiableEntity => BAD_REQUEST, "The request was rejected because it referenced an entity that is not modifiable.";
+    PolicyNotAttachable => BAD_REQUEST, "The request failed because AWS service role policies can only be attached to the service-linked role for that service.";
 }
 
 /// An S3 error as the client will see it.

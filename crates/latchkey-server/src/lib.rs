@@ -11,6 +11,7 @@ pub mod bootstrap;
 pub mod checksum;
 pub mod config;
 pub mod error;
+pub mod iam;
 pub mod response;
 pub mod router;
 pub mod s3;

@@ -34,6 +34,7 @@ where
     let path = req.uri().path().to_string();
     let has_body = req.headers().get("content-length").is_some_and(|v| v.as_bytes() != b"0")
         || req.headers().contains_key("transfer-encoding");
+    let query_protocol = is_query_protocol(&req);
     let mut resp = match (&method, path.as_str()) {
         (&Method::GET | &Method::HEAD, "/health/live" | "/health/ready") => {
             let mut r = response::status(StatusCode::OK);
@@ -43,7 +44,11 @@ where
         _ => match dispatch(&state, req, &id).await {
             Ok(r) => r,
             Err(e) => {
-                let mut r = response::error(&e, &path, &id, method == Method::HEAD);
+                let mut r = if query_protocol {
+                    crate::iam::query::error_response(&e, crate::iam::entities::IAM_NS, &id)
+                } else {
+                    response::error(&e, &path, &id, method == Method::HEAD)
+                };
                 // The body may be unread; closing is the only way to stay in
                 // step with the client on this connection.
                 if has_body {
@@ -68,7 +73,7 @@ where
     Ok(resp)
 }
 
-async fn dispatch<B>(state: &Arc<AppState>, req: Request<B>, _id: &str) -> Result<HttpResponse, S3Error>
+async fn dispatch<B>(state: &Arc<AppState>, req: Request<B>, id: &str) -> Result<HttpResponse, S3Error>
 where
     B: http_body::Body<Data = bytes::Bytes> + Send + Sync + 'static,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
@@ -82,7 +87,11 @@ where
     }
     let raw_path = parts.uri.path().to_string();
     let raw_query = parts.uri.query().unwrap_or("").to_string();
+    if is_query_protocol_parts(&parts.method, &raw_path, &parts.headers) {
+        return query_dispatch(state, parts, body, id, now).await;
+    }
     let head = RequestHead {
+        body_sha256: None,
         method: parts.method.as_str(),
         raw_path: &raw_path,
         raw_query: &raw_query,
@@ -112,4 +121,72 @@ where
         now,
     };
     s3::handle(state, req).await
+}
+
+/// IAM and STS speak the Query protocol: `POST /` with a form body.
+fn is_query_protocol_parts(method: &Method, path: &str, headers: &http::HeaderMap) -> bool {
+    method == Method::POST
+        && path == "/"
+        && headers
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.to_ascii_lowercase().starts_with("application/x-www-form-urlencoded"))
+}
+
+fn is_query_protocol<B>(req: &Request<B>) -> bool {
+    is_query_protocol_parts(req.method(), req.uri().path(), req.headers())
+}
+
+/// Largest Query-protocol body (policy documents are at most 10 KiB).
+const MAX_QUERY_BODY: usize = 256 * 1024;
+
+async fn query_dispatch<B>(
+    state: &Arc<AppState>,
+    parts: http::request::Parts,
+    body: B,
+    id: &str,
+    now: OffsetDateTime,
+) -> Result<HttpResponse, S3Error>
+where
+    B: http_body::Body<Data = bytes::Bytes> + Send + Sync + 'static,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    use sha2::Digest;
+    let plan = crate::body::BodyPlan {
+        mode: crate::body::PayloadMode::Unsigned,
+        length: parts.headers.get("content-length").and_then(|v| v.to_str().ok()).and_then(|v| v.parse().ok()),
+        content_md5: None,
+        checksum: None,
+    };
+    let mut reader = RequestBody::new(body, plan, MAX_QUERY_BODY as u64);
+    let bytes = reader.read_all(MAX_QUERY_BODY).await.map_err(|e| {
+        if e.code == crate::error::ErrorCode::MalformedXML {
+            S3Error::msg(crate::error::ErrorCode::InvalidInput, "The request body is too large.")
+        } else {
+            e
+        }
+    })?;
+    let raw_path = parts.uri.path().to_string();
+    let raw_query = parts.uri.query().unwrap_or("").to_string();
+    let head = RequestHead {
+        body_sha256: Some(hex::encode(sha2::Sha256::digest(&bytes))),
+        method: parts.method.as_str(),
+        raw_path: &raw_path,
+        raw_query: &raw_query,
+        headers: &parts.headers,
+    };
+    let auth = authenticate(state, &head, now).await?;
+    let params = crate::iam::query::Params::parse(&bytes);
+    match (auth.service.as_deref(), auth.principal.as_ref()) {
+        (Some("iam"), Some(caller)) => {
+            crate::iam::handle(state, crate::iam::IamRequest { caller, params: &params, now, request_id: id }).await
+        }
+        (Some("sts"), Some(_)) => {
+            Err(S3Error::msg(crate::error::ErrorCode::InvalidAction, "STS is not available yet."))
+        }
+        _ => Err(S3Error::msg(
+            crate::error::ErrorCode::MissingAuthenticationToken,
+            "Request is missing Authentication Token",
+        )),
+    }
 }

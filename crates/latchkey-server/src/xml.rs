@@ -27,6 +27,19 @@ impl XmlWriter {
         }
         XmlWriter { out, stack: vec![root] }
     }
+    /// A writer for a run of elements with no root of its own.
+    pub fn fragment() -> Self {
+        XmlWriter { out: String::new(), stack: Vec::new() }
+    }
+
+    /// The fragment's text, closing anything left open.
+    pub fn finish_fragment(mut self) -> String {
+        while let Some(name) = self.stack.pop() {
+            let _ = write!(self.out, "</{name}>");
+        }
+        self.out
+    }
+
     pub fn open(&mut self, name: &'static str) -> &mut Self {
         let _ = write!(self.out, "<{name}>");
         self.stack.push(name);

@@ -171,6 +171,41 @@ pub struct Replaced {
     pub blobs: Vec<BlobId>,
 }
 
+/// The kinds of IAM entity kept per account. Each is stored as a JSON
+/// document under its case-insensitive name; the server owns the schema.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IamKind {
+    User,
+    Group,
+    Role,
+    Policy,
+}
+
+impl IamKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            IamKind::User => "user",
+            IamKind::Group => "group",
+            IamKind::Role => "role",
+            IamKind::Policy => "policy",
+        }
+    }
+}
+
+/// A read-write view of one account's IAM entities inside one transaction.
+pub trait IamTx {
+    fn get(&mut self, kind: IamKind, name: &str) -> Result<Option<String>, StorageError>;
+    /// All entities of a kind, ordered by lowercase name.
+    fn list(&mut self, kind: IamKind) -> Result<Vec<String>, StorageError>;
+    /// Inserts or replaces.
+    fn put(&mut self, kind: IamKind, name: &str, document: &str) -> Result<(), StorageError>;
+    /// Whether something was deleted.
+    fn delete(&mut self, kind: IamKind, name: &str) -> Result<bool, StorageError>;
+    fn put_access_key(&mut self, key: &AccessKeyRecord) -> Result<(), StorageError>;
+    fn delete_access_key(&mut self, access_key_id: &str) -> Result<bool, StorageError>;
+    fn list_access_keys(&mut self, owner: &KeyOwner) -> Result<Vec<AccessKeyRecord>, StorageError>;
+}
+
 /// Metadata operations. Every method is one transaction. Implementations are
 /// synchronous; async callers run them on a blocking thread.
 pub trait MetadataStore: Send + Sync {
@@ -237,6 +272,16 @@ pub trait MetadataStore: Send + Sync {
     fn get_completed_upload(&self, upload_id: &str) -> Result<Option<CompletedUpload>, StorageError>;
     /// Drops the upload; returns its parts' blobs.
     fn abort_upload(&self, upload_id: &str) -> Result<Replaced, StorageError>;
+
+    /// Runs `f` against one account's IAM entities in a single transaction;
+    /// an error from `f` rolls everything back.
+    fn iam_transaction(
+        &self,
+        account_id: &str,
+        f: &mut dyn FnMut(&mut dyn IamTx) -> Result<(), StorageError>,
+    ) -> Result<(), StorageError>;
+    /// A consistent read of one entity outside a write transaction.
+    fn iam_get(&self, account_id: &str, kind: IamKind, name: &str) -> Result<Option<String>, StorageError>;
 
     /// Whether any object or part references the blob (orphan reclaim).
     fn blob_is_referenced(&self, blob: &BlobId) -> Result<bool, StorageError>;

@@ -70,6 +70,15 @@ CREATE TABLE IF NOT EXISTS completed_uploads (
     etag TEXT NOT NULL,
     completed_ms INTEGER NOT NULL
 );
+-- IAM entities: one JSON document per (account, kind, lowercase name).
+CREATE TABLE IF NOT EXISTS iam_entities (
+    account_id TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    name_lc TEXT NOT NULL,
+    document TEXT NOT NULL,
+    PRIMARY KEY (account_id, kind, name_lc)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS access_keys_by_owner ON access_keys(account_id, owner);
 -- Every blob that some object or part names; orphan reclaim consults it.
 CREATE TABLE IF NOT EXISTS blob_refs (blob TEXT PRIMARY KEY) WITHOUT ROWID;
 "#;
@@ -676,12 +685,124 @@ impl MetadataStore for SqliteMetadata {
         })
     }
 
+    fn iam_transaction(
+        &self,
+        account_id: &str,
+        f: &mut dyn FnMut(&mut dyn IamTx) -> Result<(), StorageError>,
+    ) -> Result<(), StorageError> {
+        self.write(|tx| {
+            let mut view = SqliteIamTx { tx, account_id };
+            f(&mut view)
+        })
+    }
+
+    fn iam_get(&self, account_id: &str, kind: IamKind, name: &str) -> Result<Option<String>, StorageError> {
+        self.read(|c| {
+            Ok(c.query_row(
+                "SELECT document FROM iam_entities WHERE account_id = ?1 AND kind = ?2 AND name_lc = ?3",
+                params![account_id, kind.as_str(), name.to_lowercase()],
+                |r| r.get(0),
+            )
+            .optional()?)
+        })
+    }
+
     fn blob_is_referenced(&self, blob: &BlobId) -> Result<bool, StorageError> {
         self.read(|c| {
             Ok(c.query_row("SELECT EXISTS(SELECT 1 FROM blob_refs WHERE blob = ?1)", params![blob.as_str()], |r| {
                 r.get(0)
             })?)
         })
+    }
+}
+
+struct SqliteIamTx<'a, 'c> {
+    tx: &'a Transaction<'c>,
+    account_id: &'a str,
+}
+
+type AccessKeyRow = (String, String, String, Vec<u8>, bool, i64);
+
+fn access_key_from_row(r: &Row) -> rusqlite::Result<AccessKeyRow> {
+    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?))
+}
+
+fn access_key_from_parts(r: AccessKeyRow) -> Result<AccessKeyRecord, StorageError> {
+    Ok(AccessKeyRecord {
+        access_key_id: r.0,
+        account_id: r.1,
+        owner: unjson(&r.2)?,
+        secret_sealed: r.3,
+        status: if r.4 { KeyStatus::Active } else { KeyStatus::Inactive },
+        created: from_ms(r.5)?,
+    })
+}
+
+impl IamTx for SqliteIamTx<'_, '_> {
+    fn get(&mut self, kind: IamKind, name: &str) -> Result<Option<String>, StorageError> {
+        Ok(self
+            .tx
+            .query_row(
+                "SELECT document FROM iam_entities WHERE account_id = ?1 AND kind = ?2 AND name_lc = ?3",
+                params![self.account_id, kind.as_str(), name.to_lowercase()],
+                |r| r.get(0),
+            )
+            .optional()?)
+    }
+
+    fn list(&mut self, kind: IamKind) -> Result<Vec<String>, StorageError> {
+        let mut stmt = self
+            .tx
+            .prepare_cached("SELECT document FROM iam_entities WHERE account_id = ?1 AND kind = ?2 ORDER BY name_lc")?;
+        let rows = stmt.query_map(params![self.account_id, kind.as_str()], |r| r.get(0))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn put(&mut self, kind: IamKind, name: &str, document: &str) -> Result<(), StorageError> {
+        self.tx.execute(
+            "INSERT OR REPLACE INTO iam_entities (account_id, kind, name_lc, document) VALUES (?1, ?2, ?3, ?4)",
+            params![self.account_id, kind.as_str(), name.to_lowercase(), document],
+        )?;
+        Ok(())
+    }
+
+    fn delete(&mut self, kind: IamKind, name: &str) -> Result<bool, StorageError> {
+        Ok(self.tx.execute(
+            "DELETE FROM iam_entities WHERE account_id = ?1 AND kind = ?2 AND name_lc = ?3",
+            params![self.account_id, kind.as_str(), name.to_lowercase()],
+        )? > 0)
+    }
+
+    fn put_access_key(&mut self, k: &AccessKeyRecord) -> Result<(), StorageError> {
+        self.tx.execute(
+            "INSERT OR REPLACE INTO access_keys (access_key_id, account_id, owner, secret_sealed, active, created_ms)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![
+                k.access_key_id,
+                k.account_id,
+                json(&k.owner),
+                k.secret_sealed,
+                k.status == KeyStatus::Active,
+                to_ms(k.created)
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn delete_access_key(&mut self, access_key_id: &str) -> Result<bool, StorageError> {
+        Ok(self.tx.execute(
+            "DELETE FROM access_keys WHERE access_key_id = ?1 AND account_id = ?2",
+            params![access_key_id, self.account_id],
+        )? > 0)
+    }
+
+    fn list_access_keys(&mut self, owner: &KeyOwner) -> Result<Vec<AccessKeyRecord>, StorageError> {
+        let mut stmt = self.tx.prepare_cached(
+            "SELECT access_key_id, account_id, owner, secret_sealed, active, created_ms FROM access_keys
+             WHERE account_id = ?1 AND owner = ?2 ORDER BY created_ms, access_key_id",
+        )?;
+        let rows = stmt.query_map(params![self.account_id, json(owner)], access_key_from_row)?;
+        rows.map(|r| access_key_from_parts(r?)).collect()
     }
 }
 

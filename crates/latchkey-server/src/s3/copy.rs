@@ -317,3 +317,8 @@ pub async fn hash_segments(state: &AppState, segments: &[Segment], alg: Checksum
     }
     Ok(hasher.finish_base64())
 }
+
+#[doc(hidden)]
+pub fn fuzz_parsers(text: &str) -> bool {
+    parse_copy_source(text).is_ok() | parse_copy_range(text, 1000).is_ok()
+}

@@ -205,3 +205,17 @@ pub async fn open_segments(
         .map(|r| r.map(http_body::Frame::data));
     Ok(BodyExt::boxed_unsync(http_body_util::StreamBody::new(stream)))
 }
+
+/// Runs every S3 request-body and header parser on arbitrary input; the fuzz
+/// target's entry point (none of them may panic).
+#[doc(hidden)]
+pub fn fuzz_request_parsers(data: &[u8]) {
+    let _ = object::fuzz_parsers(data);
+    let _ = multipart::fuzz_parsers(data);
+    if let Ok(text) = std::str::from_utf8(data) {
+        let _ = headers::parse_range(text, 1000);
+        let _ = headers::parse_tagging_header(text);
+        let _ = copy::fuzz_parsers(text);
+        let _ = crate::router::resolve_target(Some(text), text, &["localhost".to_string()]);
+    }
+}

@@ -512,3 +512,8 @@ mod tests {
         assert_eq!(multipart_etag(&[&a, &b]).unwrap(), format!("{}-2", hex::encode(h.finalize())));
     }
 }
+
+#[doc(hidden)]
+pub fn fuzz_parsers(data: &[u8]) -> bool {
+    parse_complete_request(data).is_ok()
+}

@@ -489,3 +489,8 @@ mod tests {
         }
     }
 }
+
+#[doc(hidden)]
+pub fn fuzz_parsers(data: &[u8]) -> bool {
+    parse_delete_request(data).is_ok() | parse_tagging(data).is_ok()
+}

@@ -1,0 +1,230 @@
+//! The IAM Query API: users, groups, roles, managed and inline policies,
+//! access keys, tags — per account — plus latchkey's account administration.
+
+mod accounts;
+pub mod entities;
+mod policies;
+pub mod query;
+mod roles;
+mod users;
+
+use crate::auth::{Principal, PrincipalKind};
+use crate::authz::{authorize, AccessRequest};
+use crate::error::{ErrorCode, S3Error, S3Result};
+use crate::response::HttpResponse;
+use crate::state::AppState;
+use entities::IAM_NS;
+use latchkey_storage::{IamKind, IamTx, StorageError};
+use query::{Params, QueryXml};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use std::sync::Arc;
+use time::OffsetDateTime;
+
+/// One IAM request, authenticated.
+pub struct IamRequest<'a> {
+    pub caller: &'a Principal,
+    pub params: &'a Params,
+    pub now: OffsetDateTime,
+    pub request_id: &'a str,
+}
+
+impl IamRequest<'_> {
+    pub fn account(&self) -> &str {
+        &self.caller.account_id
+    }
+    pub fn xml(&self, action: &str) -> QueryXml {
+        QueryXml::new(action, IAM_NS)
+    }
+    pub fn done(&self, action: &str) -> S3Result<HttpResponse> {
+        Ok(QueryXml::without_result(action, IAM_NS).finish(self.request_id))
+    }
+}
+
+/// The IAM action and resource a request is authorized as.
+fn action_resource(action: &str, req: &IamRequest) -> (String, String) {
+    let acct = req.account();
+    let p = req.params;
+    let name = |k: &str| p.get(k).unwrap_or("*").to_string();
+    let resource = match action {
+        a if a.contains("User") || a.contains("AccessKey") || a == "GetUser" => {
+            let user = p.get("UserName").map(str::to_string).unwrap_or_else(|| match &req.caller.kind {
+                PrincipalKind::User(n) => n.clone(),
+                PrincipalKind::AccountRoot => "*".to_string(),
+            });
+            format!("arn:aws:iam::{acct}:user/{user}")
+        }
+        a if a.contains("Group") => format!("arn:aws:iam::{acct}:group/{}", name("GroupName")),
+        a if a.contains("Role") => format!("arn:aws:iam::{acct}:role/{}", name("RoleName")),
+        a if a.contains("Polic") => p
+            .get("PolicyArn")
+            .map(str::to_string)
+            .unwrap_or_else(|| format!("arn:aws:iam::{acct}:policy/{}", name("PolicyName"))),
+        _ => "*".to_string(),
+    };
+    (format!("iam:{action}"), resource)
+}
+
+pub async fn handle(state: &Arc<AppState>, req: IamRequest<'_>) -> S3Result<HttpResponse> {
+    let action = req.params.get("Action").ok_or_else(|| S3Error::new(ErrorCode::MissingAction))?.to_string();
+    if action == "CreateAccount" || action == "ListAccounts" {
+        return accounts::handle(state, &req, &action).await;
+    }
+    let (iam_action, resource) = action_resource(&action, &req);
+    authorize(
+        Some(req.caller),
+        &AccessRequest { action: &iam_action, resource: &resource, resource_account: Some(req.account()) },
+    )?;
+    match action.as_str() {
+        "CreateUser"
+        | "GetUser"
+        | "ListUsers"
+        | "UpdateUser"
+        | "DeleteUser"
+        | "CreateAccessKey"
+        | "ListAccessKeys"
+        | "UpdateAccessKey"
+        | "DeleteAccessKey"
+        | "GetAccessKeyLastUsed"
+        | "CreateGroup"
+        | "GetGroup"
+        | "ListGroups"
+        | "DeleteGroup"
+        | "AddUserToGroup"
+        | "RemoveUserFromGroup"
+        | "ListGroupsForUser"
+        | "TagUser"
+        | "UntagUser"
+        | "ListUserTags" => users::handle(state, &req, &action).await,
+        "CreateRole"
+        | "GetRole"
+        | "ListRoles"
+        | "UpdateRole"
+        | "UpdateAssumeRolePolicy"
+        | "DeleteRole"
+        | "TagRole"
+        | "UntagRole"
+        | "ListRoleTags"
+        | "UpdateRoleDescription" => roles::handle(state, &req, &action).await,
+        "CreatePolicy"
+        | "GetPolicy"
+        | "ListPolicies"
+        | "DeletePolicy"
+        | "CreatePolicyVersion"
+        | "GetPolicyVersion"
+        | "ListPolicyVersions"
+        | "SetDefaultPolicyVersion"
+        | "DeletePolicyVersion"
+        | "AttachUserPolicy"
+        | "DetachUserPolicy"
+        | "AttachGroupPolicy"
+        | "DetachGroupPolicy"
+        | "AttachRolePolicy"
+        | "DetachRolePolicy"
+        | "ListAttachedUserPolicies"
+        | "ListAttachedGroupPolicies"
+        | "ListAttachedRolePolicies"
+        | "ListEntitiesForPolicy"
+        | "PutUserPolicy"
+        | "GetUserPolicy"
+        | "DeleteUserPolicy"
+        | "ListUserPolicies"
+        | "PutGroupPolicy"
+        | "GetGroupPolicy"
+        | "DeleteGroupPolicy"
+        | "ListGroupPolicies"
+        | "PutRolePolicy"
+        | "GetRolePolicy"
+        | "DeleteRolePolicy"
+        | "ListRolePolicies"
+        | "PutUserPermissionsBoundary"
+        | "DeleteUserPermissionsBoundary"
+        | "PutRolePermissionsBoundary"
+        | "DeleteRolePermissionsBoundary"
+        | "GetAccountAuthorizationDetails" => policies::handle(state, &req, &action).await,
+        _ => Err(S3Error::msg(
+            ErrorCode::InvalidAction,
+            format!("Could not find operation {action} for version 2010-05-08"),
+        )),
+    }
+}
+
+/// Runs `f` in one IAM transaction of `account`, returning its value; an
+/// error from `f` rolls the transaction back.
+pub async fn transact<T, F>(state: &Arc<AppState>, account: &str, f: F) -> S3Result<T>
+where
+    T: Send + 'static,
+    F: FnMut(&mut dyn IamTx) -> S3Result<T> + Send + 'static,
+{
+    let account = account.to_string();
+    let meta = state.meta.clone();
+    tokio::task::spawn_blocking(move || {
+        let mut f = f;
+        let mut out: Option<S3Result<T>> = None;
+        let r = meta.iam_transaction(&account, &mut |tx| match f(tx) {
+            Ok(v) => {
+                out = Some(Ok(v));
+                Ok(())
+            }
+            Err(e) => {
+                out = Some(Err(e));
+                Err(StorageError::Conflict("rolled back"))
+            }
+        });
+        match (r, out) {
+            (_, Some(Err(e))) => Err(e),
+            (Ok(()), Some(Ok(v))) => Ok(v),
+            (Err(e), _) => Err(e.into()),
+            (Ok(()), None) => Err(S3Error::internal("IAM transaction produced no result")),
+        }
+    })
+    .await
+    .map_err(S3Error::internal)?
+}
+
+pub fn load<T: DeserializeOwned>(tx: &mut dyn IamTx, kind: IamKind, name: &str) -> S3Result<Option<T>> {
+    match tx.get(kind, name)? {
+        None => Ok(None),
+        Some(doc) => serde_json::from_str(&doc).map(Some).map_err(S3Error::internal),
+    }
+}
+
+pub fn load_all<T: DeserializeOwned>(tx: &mut dyn IamTx, kind: IamKind) -> S3Result<Vec<T>> {
+    tx.list(kind)?.iter().map(|d| serde_json::from_str(d).map_err(S3Error::internal)).collect()
+}
+
+pub fn save<T: Serialize>(tx: &mut dyn IamTx, kind: IamKind, name: &str, value: &T) -> S3Result<()> {
+    let doc = serde_json::to_string(value).map_err(S3Error::internal)?;
+    tx.put(kind, name, &doc)?;
+    Ok(())
+}
+
+pub fn no_such(kind: &str, name: &str) -> S3Error {
+    S3Error::msg(ErrorCode::NoSuchEntity, format!("The {kind} with name {name} cannot be found."))
+}
+
+pub fn already_exists(kind: &str, name: &str) -> S3Error {
+    S3Error::msg(ErrorCode::EntityAlreadyExists, format!("{kind} with name {name} already exists."))
+}
+
+/// Applies Marker/MaxItems to an ordered list; returns the page, whether it
+/// is truncated, and the marker for the next page.
+pub fn paginate<T>(items: Vec<T>, params: &Params) -> S3Result<(Vec<T>, bool, Option<String>)> {
+    let (max, marker) = params.page()?;
+    let start: usize = match marker {
+        None => 0,
+        Some(m) => m.parse().map_err(|_| S3Error::msg(ErrorCode::ValidationError, "Invalid Marker."))?,
+    };
+    let total = items.len();
+    let page: Vec<T> = items.into_iter().skip(start).take(max).collect();
+    let end = start + page.len();
+    let truncated = end < total;
+    Ok((page, truncated, truncated.then(|| end.to_string())))
+}
+
+pub fn write_page_end(x: &mut QueryXml, truncated: bool, marker: Option<String>) {
+    x.w().elem("IsTruncated", truncated.to_string());
+    if let Some(m) = marker {
+        x.w().elem("Marker", m);
+    }
+}
