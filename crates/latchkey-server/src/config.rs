@@ -16,6 +16,34 @@ pub struct Cli {
 pub enum Command {
     /// Start the server.
     Serve(ServeArgs),
+    /// Manage accounts on a running server (operator only).
+    #[command(subcommand)]
+    Account(AccountCommand),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum AccountCommand {
+    /// Create an account and print its id and root credentials.
+    Create {
+        name: String,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// List accounts.
+    List {
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+}
+
+#[derive(Args, Debug)]
+pub struct ClientArgs {
+    /// The server [default: http://127.0.0.1:9000].
+    #[arg(long, env = "AWS_ENDPOINT_URL", default_value = "http://127.0.0.1:9000")]
+    pub endpoint_url: String,
+    /// Output format: text or json.
+    #[arg(long, default_value = "text")]
+    pub output: String,
 }
 
 #[derive(Args, Debug, Default)]

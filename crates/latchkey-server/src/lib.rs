@@ -4,6 +4,7 @@
 //! request through [`auth`] (who), [`router`] (what), [`authz`] (may they)
 //! and the [`s3`] handlers; handlers use `latchkey-storage`.
 
+pub mod admin_client;
 pub mod auth;
 pub mod authz;
 pub mod body;

@@ -1,6 +1,7 @@
 use clap::Parser;
+use latchkey_server::admin_client;
 use latchkey_server::bootstrap::{self, RootKeyInput};
-use latchkey_server::config::{Cli, Command};
+use latchkey_server::config::{AccountCommand, Cli, Command};
 use latchkey_server::state::ServiceConfig;
 
 fn init_logging(format: &str) {
@@ -30,8 +31,17 @@ fn root_key_from_env() -> Option<RootKeyInput> {
 }
 
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
-    let cli = Cli::parse();
+async fn main() -> std::process::ExitCode {
+    match run(Cli::parse()).await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("latchkey: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve(args) => {
             let cfg = args.resolve()?;
@@ -52,5 +62,50 @@ async fn main() -> anyhow::Result<()> {
             tracing::info!("stopped");
             Ok(())
         }
+        Command::Account(cmd) => account_command(cmd).await,
     }
+}
+
+async fn account_command(cmd: AccountCommand) -> anyhow::Result<()> {
+    let creds = admin_client::credentials_from_environment()?;
+    match cmd {
+        AccountCommand::Create { name, client } => {
+            let xml = admin_client::call(
+                &client.endpoint_url,
+                &creds,
+                &[("Action", "CreateAccount"), ("Version", "2010-05-08"), ("AccountName", &name)],
+            )
+            .await?;
+            let field = |n: &str| admin_client::xml_field(&xml, n).unwrap_or_default();
+            let (id, key, secret) = (field("AccountId"), field("AccessKeyId"), field("SecretAccessKey"));
+            if client.output == "json" {
+                println!("{}", serde_json::json!({"AccountId": id, "AccessKeyId": key, "SecretAccessKey": secret}));
+            } else {
+                println!("AccountId       {id}\nAccessKeyId     {key}\nSecretAccessKey {secret}");
+            }
+        }
+        AccountCommand::List { client } => {
+            let xml = admin_client::call(
+                &client.endpoint_url,
+                &creds,
+                &[("Action", "ListAccounts"), ("Version", "2010-05-08")],
+            )
+            .await?;
+            let ids = admin_client::xml_fields(&xml, "AccountId");
+            let names = admin_client::xml_fields(&xml, "AccountName");
+            if client.output == "json" {
+                let list: Vec<_> = ids
+                    .iter()
+                    .zip(&names)
+                    .map(|(i, n)| serde_json::json!({"AccountId": i, "AccountName": n}))
+                    .collect();
+                println!("{}", serde_json::json!({ "Accounts": list }));
+            } else {
+                for (i, n) in ids.iter().zip(&names) {
+                    println!("{i}  {n}");
+                }
+            }
+        }
+    }
+    Ok(())
 }
