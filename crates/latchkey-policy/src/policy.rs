@@ -281,8 +281,24 @@ impl Policy {
             if raw.bad_date {
                 return Err(m.legacy());
             }
-            if kind.is_iam() && raw.resources.iter().flatten().any(|r| fails_legacy_resource(r)) {
-                return Err(m.legacy());
+        }
+        // Resource formats are checked statement by statement; once one is
+        // wrong IAM skips its legacy check of resources and reports the format
+        // error later (for a statement, the one of its lexically first bad
+        // resource).
+        let mut resource_error: Option<PolicyError> = None;
+        if kind.is_iam() {
+            for raw in &raws {
+                let mut resources: Vec<&String> = raw.resources.iter().flatten().collect();
+                resources.sort_unstable_by(|a, b| b.cmp(a));
+                for r in resources {
+                    if let Err(e) = iam_resource(r) {
+                        resource_error = Some(e);
+                    }
+                }
+                if resource_error.is_none() && raw.resources.iter().flatten().any(|r| fails_legacy_resource(r)) {
+                    return Err(m.legacy());
+                }
             }
         }
 
@@ -314,6 +330,9 @@ impl Policy {
             }
         }
 
+        if let Some(e) = resource_error {
+            return Err(e);
+        }
         for raw in &raws {
             raw.check_values(&m)?;
         }
@@ -477,10 +496,6 @@ impl RawStatement {
                 }
             }
             _ => {
-                // IAM reports resource format problems before action prefixes.
-                for r in resources {
-                    iam_resource(r)?;
-                }
                 for a in actions {
                     iam_action(a)?;
                 }
@@ -580,23 +595,27 @@ fn iam_resource(r: &str) -> Result<(), PolicyError> {
     let Some((_, rest)) = r.split_once(':') else {
         return Err(PolicyError::new(format!("Resource {r} must be in ARN format or \"*\".")));
     };
-    let (partition, rest) = rest.split_once(':').unwrap_or((rest, ""));
-    if !PARTITIONS.contains(&partition) && !partition.contains(['*', '?']) {
-        let parts: Vec<&str> = rest.split(':').collect();
-        let get = |i: usize| parts.get(i).copied().filter(|p| !p.is_empty() || i + 1 < parts.len()).unwrap_or("*");
+    let (partition, after_partition) = match rest.split_once(':') {
+        Some((p, a)) => (p, Some(a)),
+        None => (rest, None),
+    };
+    if !PARTITIONS.contains(&partition) {
+        // IAM renders the resource back as six components, `*` for missing ones.
+        let parts: Vec<&str> = after_partition.unwrap_or("").split(':').collect();
+        let first = if parts[0].is_empty() && parts.len() == 1 { "*" } else { parts[0] };
+        let nth = |i: usize| parts.get(i).copied().unwrap_or("*");
         let tail = if parts.len() > 3 { parts[3..].join(":") } else { "*".to_owned() };
         return Err(PolicyError::new(format!(
-            "Partition \"{partition}\" is not valid for resource \"arn:{partition}:{}:{}:{}:{tail}\".",
-            get(0),
-            get(1),
-            get(2)
+            "Partition \"{partition}\" is not valid for resource \"arn:{partition}:{first}:{}:{}:{tail}\".",
+            nth(1),
+            nth(2)
         )));
     }
-    let Some((service, rest)) = rest.split_once(':') else {
+    let Some(after_partition) = after_partition else {
         return Err(PolicyError::new("Resource vendor must be fully qualified and cannot contain regexes."));
     };
-    let region = rest.split(':').next().unwrap_or("");
-    if !region.is_empty() {
+    let (service, after_service) = after_partition.split_once(':').unwrap_or((after_partition, ""));
+    if !after_service.is_empty() && !after_service.starts_with(':') {
         match service {
             "iam" => return Err(PolicyError::new(format!("IAM resource {r} cannot contain region information."))),
             "s3" => return Err(PolicyError::new(format!("Resource {r} can not contain region information."))),
@@ -604,8 +623,8 @@ fn iam_resource(r: &str) -> Result<(), PolicyError> {
         }
     }
     if service == "iam" {
-        let resource = rest.splitn(3, ':').nth(2).unwrap_or("");
-        if resource != "*" && !IAM_RESOURCE_TYPES.iter().any(|t| resource.starts_with(t)) {
+        let resource = after_service.splitn(3, ':').nth(2).unwrap_or("");
+        if !IAM_RESOURCE_TYPES.iter().any(|t| resource.starts_with(t)) {
             return Err(PolicyError::new(format!(
                 "IAM resource path must either be \"*\" or start with {}.",
                 IAM_RESOURCE_TYPES.join(", ")

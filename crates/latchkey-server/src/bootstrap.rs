@@ -116,7 +116,13 @@ pub async fn open(
     if reclaimed > 0 {
         tracing::info!(count = reclaimed, "reclaimed orphaned blobs from an interrupted run");
     }
-    let state = Arc::new(AppState { config, meta, blobs, secret_sealer: master.sealer(SECRET_KEY_PURPOSE) });
+    let state = Arc::new(AppState {
+        config,
+        meta,
+        blobs,
+        secret_sealer: master.sealer(SECRET_KEY_PURPOSE),
+        policy_cache: Default::default(),
+    });
     ensure_operator_account(&state, data_dir, root_key)?;
     Ok(state)
 }

@@ -42,7 +42,10 @@ pub async fn run(
                 };
                 let _ = stream.set_nodelay(true);
                 let state = state.clone();
-                let svc = service_fn(move |req| crate::service::handle(state.clone(), req));
+                let svc = service_fn(move |mut req: http::Request<hyper::body::Incoming>| {
+                    req.extensions_mut().insert(crate::service::PeerAddr(peer));
+                    crate::service::handle(state.clone(), req)
+                });
                 let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), svc).into_owned();
                 let conn = graceful.watch(conn);
                 tokio::spawn(async move {

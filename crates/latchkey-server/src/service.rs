@@ -110,6 +110,7 @@ where
             plan.checksum = None;
         }
     }
+    let caller = crate::authz::Caller::load(state, auth.principal.clone(), &request_facts(&parts, now)).await?;
     let body = RequestBody::new(body, plan, state.config.max_object_size);
     let req = S3Request {
         endpoint,
@@ -117,10 +118,27 @@ where
         query,
         body,
         principal: auth.principal,
+        caller: Arc::new(caller),
         auth_type: auth.auth_type,
         now,
     };
     s3::handle(state, req).await
+}
+
+/// The peer's address, put in each request's extensions by the listener.
+#[derive(Debug, Clone, Copy)]
+pub struct PeerAddr(pub std::net::SocketAddr);
+
+fn request_facts(parts: &http::request::Parts, now: OffsetDateTime) -> crate::authz::RequestFacts<'_> {
+    let h = |n: &str| parts.headers.get(n).and_then(|v| v.to_str().ok());
+    crate::authz::RequestFacts {
+        source_ip: parts.extensions.get::<PeerAddr>().map(|p| p.0.ip()),
+        user_agent: h("user-agent"),
+        referer: h("referer"),
+        // TLS termination arrives with the transport layer's TLS support.
+        secure_transport: false,
+        now,
+    }
 }
 
 /// IAM and STS speak the Query protocol: `POST /` with a form body.
@@ -179,7 +197,12 @@ where
     let params = crate::iam::query::Params::parse(&bytes);
     match (auth.service.as_deref(), auth.principal.as_ref()) {
         (Some("iam"), Some(caller)) => {
-            crate::iam::handle(state, crate::iam::IamRequest { caller, params: &params, now, request_id: id }).await
+            let gate = crate::authz::Caller::load(state, Some(caller.clone()), &request_facts(&parts, now)).await?;
+            crate::iam::handle(
+                state,
+                crate::iam::IamRequest { caller, gate: &gate, params: &params, now, request_id: id },
+            )
+            .await
         }
         (Some("sts"), Some(_)) => {
             Err(S3Error::msg(crate::error::ErrorCode::InvalidAction, "STS is not available yet."))

@@ -20,6 +20,7 @@ pub struct AppState {
     pub blobs: Arc<dyn BlobStore>,
     /// Seals and opens secret access keys at rest.
     pub secret_sealer: Sealer,
+    pub policy_cache: crate::authz::PolicyCache,
 }
 
 /// Purpose label for sealing secret access keys.

@@ -24,6 +24,8 @@ use time::OffsetDateTime;
 /// One IAM request, authenticated.
 pub struct IamRequest<'a> {
     pub caller: &'a Principal,
+    /// The caller as the policy engine sees it.
+    pub gate: &'a crate::authz::Caller,
     pub params: &'a Params,
     pub now: OffsetDateTime,
     pub request_id: &'a str,
@@ -71,10 +73,7 @@ pub async fn handle(state: &Arc<AppState>, req: IamRequest<'_>) -> S3Result<Http
         return accounts::handle(state, &req, &action).await;
     }
     let (iam_action, resource) = action_resource(&action, &req);
-    authorize(
-        Some(req.caller),
-        &AccessRequest { action: &iam_action, resource: &resource, resource_account: Some(req.account()) },
-    )?;
+    authorize(req.gate, &AccessRequest::new(&iam_action, &resource, Some(req.account())))?;
     match action.as_str() {
         "CreateUser"
         | "GetUser"

@@ -117,8 +117,12 @@ impl QueryXml {
 pub fn error_response(err: &S3Error, namespace: &str, request_id: &str) -> HttpResponse {
     let code = query_code(err.code);
     let kind = if err.code.status().is_server_error() { "Receiver" } else { "Sender" };
+    let message: &str = match err.code {
+        ErrorCode::InvalidAccessKeyId => "The security token included in the request is invalid.",
+        _ => &err.message,
+    };
     let mut w = XmlWriter::fragment();
-    w.open("Error").elem("Type", kind).elem("Code", code).elem("Message", &err.message).close();
+    w.open("Error").elem("Type", kind).elem("Code", code).elem("Message", message).close();
     w.elem("RequestId", request_id);
     let doc = format!(
         "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<ErrorResponse xmlns=\"{namespace}\">{}</ErrorResponse>",

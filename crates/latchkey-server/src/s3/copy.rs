@@ -51,14 +51,8 @@ async fn load_source(state: &AppState, req: &S3Request) -> S3Result<CopySource> 
     let raw = req.header("x-amz-copy-source").ok_or_else(|| S3Error::new(ErrorCode::InvalidRequest))?;
     let (bucket, key) = parse_copy_source(raw)?;
     let src_bucket = load_bucket(state, &bucket).await?;
-    authorize(
-        req.principal.as_ref(),
-        &AccessRequest {
-            action: "s3:GetObject",
-            resource: &format!("arn:aws:s3:::{bucket}/{key}"),
-            resource_account: Some(&src_bucket.account_id),
-        },
-    )?;
+    let resource = format!("arn:aws:s3:::{bucket}/{key}");
+    authorize(&req.caller, &AccessRequest::new("s3:GetObject", &resource, Some(&src_bucket.account_id)))?;
     let object = load_object(state, &bucket, &key).await?;
     match headers::evaluate_preconditions(&req.headers, "x-amz-copy-source-", &object.etag, object.last_modified) {
         Precondition::Proceed => Ok(CopySource { object }),

@@ -25,6 +25,7 @@ pub struct S3Request {
     pub query: Query,
     pub body: RequestBody,
     pub principal: Option<Principal>,
+    pub caller: Arc<crate::authz::Caller>,
     pub auth_type: AuthType,
     pub now: OffsetDateTime,
 }
@@ -45,14 +46,15 @@ pub async fn handle(state: &Arc<AppState>, mut req: S3Request) -> S3Result<HttpR
             Some(load_bucket(state, &name).await?)
         }
     };
-    authorize(
-        req.principal.as_ref(),
-        &AccessRequest {
-            action: req.endpoint.action(),
-            resource: &req.endpoint.resource_arn(),
-            resource_account: bucket.as_ref().map(|b| b.account_id.as_str()),
-        },
-    )?;
+    // DeleteObjects is authorized key by key, as s3:DeleteObject on each.
+    if !matches!(req.endpoint, Endpoint::DeleteObjects { .. }) {
+        let keys = condition_keys(state, &req, bucket.as_ref()).await?;
+        let resource = req.endpoint.resource_arn();
+        let mut access =
+            AccessRequest::new(req.endpoint.action(), &resource, bucket.as_ref().map(|b| b.account_id.as_str()));
+        access.keys = keys;
+        authorize(&req.caller, &access)?;
+    }
     let endpoint = req.endpoint.clone();
     use Endpoint::*;
     match (endpoint, bucket) {
@@ -89,6 +91,80 @@ pub async fn handle(state: &Arc<AppState>, mut req: S3Request) -> S3Result<HttpR
         (AbortMultipartUpload { key, upload_id, .. }, Some(b)) => multipart::abort(state, &b, &key, &upload_id).await,
         (ListParts { key, upload_id, .. }, Some(b)) => multipart::list_parts(state, &req, &b, &key, &upload_id).await,
         (_, None) => Err(S3Error::internal("bucket endpoint without a bucket")),
+    }
+}
+
+/// The S3 condition keys an operation supplies ("Actions, resources, and
+/// condition keys for Amazon S3").
+async fn condition_keys(
+    state: &Arc<AppState>,
+    req: &S3Request,
+    bucket: Option<&Bucket>,
+) -> S3Result<Vec<(String, Vec<String>)>> {
+    let mut keys: Vec<(String, Vec<String>)> = Vec::new();
+    let mut set = |k: &str, v: String| keys.push((k.to_string(), vec![v]));
+    set("s3:signatureversion", "AWS4-HMAC-SHA256".to_string());
+    set(
+        "s3:authType",
+        match req.auth_type {
+            AuthType::Presigned => "REST-QUERY-STRING",
+            _ => "REST-HEADER",
+        }
+        .to_string(),
+    );
+    if let Some(v) = req.header("x-amz-content-sha256") {
+        set("s3:x-amz-content-sha256", v.to_string());
+    }
+    for h in [
+        "x-amz-acl",
+        "x-amz-copy-source",
+        "x-amz-metadata-directive",
+        "x-amz-storage-class",
+        "x-amz-server-side-encryption",
+    ] {
+        if let Some(v) = req.header(h) {
+            set(&format!("s3:{h}"), v.to_string());
+        }
+    }
+    match &req.endpoint {
+        Endpoint::ListObjects { .. } | Endpoint::ListObjectsV2 { .. } | Endpoint::ListObjectVersions { .. } => {
+            set("s3:prefix", req.query.get("prefix").unwrap_or("").to_string());
+            if let Some(d) = req.query.get("delimiter") {
+                set("s3:delimiter", d.to_string());
+            }
+            set("s3:max-keys", req.query.get("max-keys").unwrap_or("1000").to_string());
+        }
+        Endpoint::PutObject { .. } | Endpoint::CopyObject { .. } | Endpoint::CreateMultipartUpload { .. } => {
+            if let Some(t) = req.header("x-amz-tagging") {
+                let tags = headers::parse_tagging_header(t)?;
+                for (k, v) in &tags {
+                    keys.push((format!("s3:RequestObjectTag/{k}"), vec![v.clone()]));
+                }
+                keys.push(("s3:RequestObjectTagKeys".to_string(), tags.into_iter().map(|(k, _)| k).collect()));
+            }
+        }
+        _ => {}
+    }
+    // Operations on an existing object can be conditioned on its tags.
+    if let (Some(b), Some(key)) = (bucket, existing_object_key(&req.endpoint)) {
+        if let Ok(o) = object::load_object(state, &b.name, key).await {
+            for (k, v) in &o.attrs.tags {
+                keys.push((format!("s3:ExistingObjectTag/{k}"), vec![v.clone()]));
+            }
+        }
+    }
+    Ok(keys)
+}
+
+fn existing_object_key(e: &Endpoint) -> Option<&str> {
+    match e {
+        Endpoint::GetObject { key, .. }
+        | Endpoint::HeadObject { key, .. }
+        | Endpoint::GetObjectTagging { key, .. }
+        | Endpoint::PutObjectTagging { key, .. }
+        | Endpoint::DeleteObjectTagging { key, .. }
+        | Endpoint::GetObjectAttributes { key, .. } => Some(key),
+        _ => None,
     }
 }
 

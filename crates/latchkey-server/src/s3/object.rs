@@ -287,6 +287,16 @@ pub async fn delete_objects(state: &Arc<AppState>, req: &mut S3Request, bucket: 
                 .close();
             continue;
         }
+        let resource = format!("arn:aws:s3:::{}/{}", bucket.name, entry.key);
+        let access = crate::authz::AccessRequest::new("s3:DeleteObject", &resource, Some(&bucket.account_id));
+        if let Err(denied) = crate::authz::authorize(&req.caller, &access) {
+            w.open("Error")
+                .elem("Key", &entry.key)
+                .elem("Code", "AccessDenied")
+                .elem("Message", &denied.message)
+                .close();
+            continue;
+        }
         let (b, k) = (bucket.name.clone(), entry.key.clone());
         match state.meta(move |m| m.delete_object(&b, &k)).await {
             Ok(old) => {
