@@ -63,7 +63,9 @@ error_codes! {
     SignatureDoesNotMatch => FORBIDDEN, "The request signature we calculated does not match the signature you provided. Check your key and signing method.";
     XAmzContentSHA256Mismatch => BAD_REQUEST, "The provided 'x-amz-content-sha256' header does not match what was computed.";
     InvalidRetentionPeriod => BAD_REQUEST, "invalid retention period";
-        ServiceUnavailable => SERVICE_UNAVAILABLE, "Please reduce your request rate.";
+            ServiceUnavailable => SERVICE_UNAVAILABLE, "Please reduce your request rate.";
+    MalformedPolicy => BAD_REQUEST, "Policies must be valid JSON and the first byte must be '{'";
+    NoSuchBucketPolicy => NOT_FOUND, "The bucket policy does not exist";
     // IAM and STS (Query protocol) errors.
     NoSuchEntity => NOT_FOUND, "The request was rejected because it referenced a resource entity that does not exist.";
     EntityAlreadyExists => CONFLICT, "The request was rejected because it attempted to create a resource that already exists.";

@@ -74,6 +74,10 @@ pub enum Endpoint {
     GetBucketLocation { bucket: String },
     GetBucketVersioning { bucket: String },
     ListObjects { bucket: String },
+    GetBucketPolicy { bucket: String },
+    PutBucketPolicy { bucket: String },
+    DeleteBucketPolicy { bucket: String },
+    GetBucketPolicyStatus { bucket: String },
     ListObjectVersions { bucket: String },
     ListObjectsV2 { bucket: String },
     ListMultipartUploads { bucket: String },
@@ -112,8 +116,6 @@ const UNSUPPORTED_SUBRESOURCES: &[&str] = &[
     "notification",
     "object-lock",
     "ownershipControls",
-    "policy",
-    "policyStatus",
     "publicAccessBlock",
     "replication",
     "requestPayment",
@@ -137,6 +139,10 @@ impl Endpoint {
             CreateBucket { .. } => "s3:CreateBucket",
             HeadBucket { .. } | ListObjects { .. } | ListObjectsV2 { .. } => "s3:ListBucket",
             ListObjectVersions { .. } => "s3:ListBucketVersions",
+            GetBucketPolicy { .. } => "s3:GetBucketPolicy",
+            PutBucketPolicy { .. } => "s3:PutBucketPolicy",
+            DeleteBucketPolicy { .. } => "s3:DeleteBucketPolicy",
+            GetBucketPolicyStatus { .. } => "s3:GetBucketPolicyStatus",
             DeleteBucket { .. } => "s3:DeleteBucket",
             GetBucketLocation { .. } => "s3:GetBucketLocation",
             GetBucketVersioning { .. } => "s3:GetBucketVersioning",
@@ -171,6 +177,10 @@ impl Endpoint {
             | ListObjects { bucket }
             | ListObjectsV2 { bucket }
             | ListObjectVersions { bucket }
+            | GetBucketPolicy { bucket }
+            | PutBucketPolicy { bucket }
+            | DeleteBucketPolicy { bucket }
+            | GetBucketPolicyStatus { bucket }
             | ListMultipartUploads { bucket }
             | DeleteObjects { bucket } => format!("arn:aws:s3:::{bucket}"),
             PutObject { bucket, key }
@@ -204,6 +214,10 @@ impl Endpoint {
             | ListObjects { bucket }
             | ListObjectsV2 { bucket }
             | ListObjectVersions { bucket }
+            | GetBucketPolicy { bucket }
+            | PutBucketPolicy { bucket }
+            | DeleteBucketPolicy { bucket }
+            | GetBucketPolicyStatus { bucket }
             | ListMultipartUploads { bucket }
             | DeleteObjects { bucket }
             | PutObject { bucket, .. }
@@ -259,7 +273,11 @@ pub fn route(method: &Method, target: Target, q: &Query, has_copy_source: bool) 
             return Err(not_implemented());
         }
         return match *method {
-            Method::PUT if q.has("tagging") || q.has("versioning") => Err(not_implemented()),
+            Method::PUT if q.has("policy") => Ok(PutBucketPolicy { bucket }),
+            Method::GET if q.has("policy") => Ok(GetBucketPolicy { bucket }),
+            Method::DELETE if q.has("policy") => Ok(DeleteBucketPolicy { bucket }),
+            Method::GET if q.has("policyStatus") => Ok(GetBucketPolicyStatus { bucket }),
+            Method::PUT if q.has("tagging") || q.has("versioning") || q.has("policyStatus") => Err(not_implemented()),
             Method::PUT => Ok(CreateBucket { bucket }),
             Method::HEAD => Ok(HeadBucket { bucket }),
             Method::DELETE if q.has("tagging") => Err(not_implemented()),

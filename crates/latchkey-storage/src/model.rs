@@ -225,6 +225,11 @@ pub trait MetadataStore: Send + Sync {
     /// progress are aborted with it, as in S3; their parts' blobs are returned.
     fn delete_bucket(&self, name: &str) -> Result<Replaced, StorageError>;
 
+    /// A bucket's configuration document of one kind (`policy`, `cors`, ...);
+    /// `None` deletes it. `NotFound` if the bucket is gone.
+    fn put_bucket_config(&self, bucket: &str, kind: &str, document: Option<&str>) -> Result<(), StorageError>;
+    fn get_bucket_config(&self, bucket: &str, kind: &str) -> Result<Option<String>, StorageError>;
+
     fn get_object(&self, bucket: &str, key: &str) -> Result<Option<ObjectRecord>, StorageError>;
     /// Inserts or replaces if `condition` holds; returns the blobs it
     /// replaced. `NotFound` / `Conflict("precondition")` when it does not.

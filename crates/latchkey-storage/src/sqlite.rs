@@ -70,6 +70,13 @@ CREATE TABLE IF NOT EXISTS completed_uploads (
     etag TEXT NOT NULL,
     completed_ms INTEGER NOT NULL
 );
+-- Per-bucket configuration documents (policy, cors, ...).
+CREATE TABLE IF NOT EXISTS bucket_configs (
+    bucket TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    document TEXT NOT NULL,
+    PRIMARY KEY (bucket, kind)
+) WITHOUT ROWID;
 -- IAM entities: one JSON document per (account, kind, lowercase name).
 CREATE TABLE IF NOT EXISTS iam_entities (
     account_id TEXT NOT NULL,
@@ -429,7 +436,39 @@ impl MetadataStore for SqliteMetadata {
             if tx.execute("DELETE FROM buckets WHERE name = ?1", params![name])? == 0 {
                 return Err(StorageError::NotFound);
             }
+            tx.execute("DELETE FROM bucket_configs WHERE bucket = ?1", params![name])?;
             Ok(Replaced { blobs })
+        })
+    }
+
+    fn put_bucket_config(&self, bucket: &str, kind: &str, document: Option<&str>) -> Result<(), StorageError> {
+        self.write(|tx| {
+            let exists: bool =
+                tx.query_row("SELECT EXISTS(SELECT 1 FROM buckets WHERE name = ?1)", params![bucket], |r| r.get(0))?;
+            if !exists {
+                return Err(StorageError::NotFound);
+            }
+            match document {
+                Some(d) => tx.execute(
+                    "INSERT OR REPLACE INTO bucket_configs (bucket, kind, document) VALUES (?1, ?2, ?3)",
+                    params![bucket, kind, d],
+                )?,
+                None => {
+                    tx.execute("DELETE FROM bucket_configs WHERE bucket = ?1 AND kind = ?2", params![bucket, kind])?
+                }
+            };
+            Ok(())
+        })
+    }
+
+    fn get_bucket_config(&self, bucket: &str, kind: &str) -> Result<Option<String>, StorageError> {
+        self.read(|c| {
+            Ok(c.query_row(
+                "SELECT document FROM bucket_configs WHERE bucket = ?1 AND kind = ?2",
+                params![bucket, kind],
+                |r| r.get(0),
+            )
+            .optional()?)
         })
     }
 

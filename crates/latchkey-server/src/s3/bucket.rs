@@ -233,3 +233,75 @@ mod tests {
         assert!(!valid_region("EU-west-1"));
     }
 }
+
+/// S3's limit on a bucket policy's size.
+const MAX_BUCKET_POLICY: usize = 20 * 1024;
+
+pub async fn put_policy(state: &Arc<AppState>, req: &mut S3Request, b: &Bucket) -> S3Result<HttpResponse> {
+    let body = req.body.read_all(MAX_BUCKET_POLICY + 1).await.map_err(|e| {
+        if e.code == ErrorCode::MalformedXML {
+            S3Error::msg(ErrorCode::MalformedPolicy, "Policies must be smaller than 20 KB")
+        } else {
+            e
+        }
+    })?;
+    let doc = std::str::from_utf8(&body)
+        .map_err(|_| S3Error::msg(ErrorCode::MalformedPolicy, "Policies must be valid JSON"))?;
+    if doc.len() > MAX_BUCKET_POLICY {
+        return Err(S3Error::msg(ErrorCode::MalformedPolicy, "Policies must be smaller than 20 KB"));
+    }
+    let policy = latchkey_policy::Policy::parse(doc, latchkey_policy::PolicyKind::Resource)
+        .map_err(|e| S3Error::msg(ErrorCode::MalformedPolicy, e.to_string()))?;
+    // Every resource a bucket policy names must be this bucket or its objects.
+    let own = format!("arn:aws:s3:::{}", b.name);
+    for s in policy.statements() {
+        for r in s.resources().map(|(r, _)| r).unwrap_or_default() {
+            let ok = r == "*" || *r == own || r.starts_with(&format!("{own}/"));
+            if !ok {
+                return Err(S3Error::msg(ErrorCode::MalformedPolicy, "Policy has invalid resource"));
+            }
+        }
+    }
+    let (n, d) = (b.name.clone(), doc.to_string());
+    state.meta(move |m| m.put_bucket_config(&n, "policy", Some(&d))).await?;
+    Ok(response::status(StatusCode::NO_CONTENT))
+}
+
+pub async fn get_policy(state: &Arc<AppState>, b: &Bucket) -> S3Result<HttpResponse> {
+    let n = b.name.clone();
+    match state.meta(move |m| m.get_bucket_config(&n, "policy")).await? {
+        Some(doc) => {
+            let mut r = response::status(StatusCode::OK);
+            *r.body_mut() = response::full(doc);
+            response::set_header(&mut r, "content-type", "application/json");
+            Ok(r)
+        }
+        None => Err(S3Error::new(ErrorCode::NoSuchBucketPolicy).with("BucketName", b.name.clone())),
+    }
+}
+
+pub async fn delete_policy(state: &Arc<AppState>, b: &Bucket) -> S3Result<HttpResponse> {
+    let n = b.name.clone();
+    state.meta(move |m| m.put_bucket_config(&n, "policy", None)).await?;
+    Ok(response::status(StatusCode::NO_CONTENT))
+}
+
+/// A policy is public when some statement allows anyone (`*`) without a
+/// condition that narrows who (S3's "The meaning of public").
+pub async fn get_policy_status(state: &Arc<AppState>, b: &Bucket) -> S3Result<HttpResponse> {
+    let n = b.name.clone();
+    let doc = state
+        .meta(move |m| m.get_bucket_config(&n, "policy"))
+        .await?
+        .ok_or_else(|| S3Error::new(ErrorCode::NoSuchBucketPolicy).with("BucketName", b.name.clone()))?;
+    let policy = state.policy_cache.get(&doc, latchkey_policy::PolicyKind::Resource)?;
+    let public = policy.statements().iter().any(|s| {
+        s.effect() == latchkey_policy::Effect::Allow
+            && s.conditions().is_empty()
+            && matches!(s.principal(), Some(latchkey_policy::PrincipalElement::Principal(set))
+                if set.aws.contains(&latchkey_policy::AwsPrincipal::Any))
+    });
+    let mut w = XmlWriter::new("PolicyStatus", Some(S3_NS));
+    w.elem("IsPublic", public.to_string());
+    Ok(response::xml(StatusCode::OK, w.finish()))
+}

@@ -52,7 +52,9 @@ async fn load_source(state: &AppState, req: &S3Request) -> S3Result<CopySource> 
     let (bucket, key) = parse_copy_source(raw)?;
     let src_bucket = load_bucket(state, &bucket).await?;
     let resource = format!("arn:aws:s3:::{bucket}/{key}");
-    authorize(&req.caller, &AccessRequest::new("s3:GetObject", &resource, Some(&src_bucket.account_id)))?;
+    let mut access = AccessRequest::new("s3:GetObject", &resource, Some(&src_bucket.account_id));
+    access.resource_policy = super::bucket_policy(state, &bucket).await?;
+    authorize(&req.caller, &access)?;
     let object = load_object(state, &bucket, &key).await?;
     match headers::evaluate_preconditions(&req.headers, "x-amz-copy-source-", &object.etag, object.last_modified) {
         Precondition::Proceed => Ok(CopySource { object }),

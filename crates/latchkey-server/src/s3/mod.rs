@@ -53,6 +53,9 @@ pub async fn handle(state: &Arc<AppState>, mut req: S3Request) -> S3Result<HttpR
         let mut access =
             AccessRequest::new(req.endpoint.action(), &resource, bucket.as_ref().map(|b| b.account_id.as_str()));
         access.keys = keys;
+        if let Some(b) = &bucket {
+            access.resource_policy = bucket_policy(state, &b.name).await?;
+        }
         authorize(&req.caller, &access)?;
     }
     let endpoint = req.endpoint.clone();
@@ -66,6 +69,10 @@ pub async fn handle(state: &Arc<AppState>, mut req: S3Request) -> S3Result<HttpR
         (GetBucketVersioning { .. }, Some(_)) => bucket::get_versioning(),
         (ListObjects { .. }, Some(b)) => list::list_objects(state, &req, &b, false).await,
         (ListObjectsV2 { .. }, Some(b)) => list::list_objects(state, &req, &b, true).await,
+        (GetBucketPolicy { .. }, Some(b)) => bucket::get_policy(state, &b).await,
+        (PutBucketPolicy { .. }, Some(b)) => bucket::put_policy(state, &mut req, &b).await,
+        (DeleteBucketPolicy { .. }, Some(b)) => bucket::delete_policy(state, &b).await,
+        (GetBucketPolicyStatus { .. }, Some(b)) => bucket::get_policy_status(state, &b).await,
         (ListObjectVersions { .. }, Some(b)) => list::list_object_versions(state, &req, &b).await,
         (ListMultipartUploads { .. }, Some(b)) => multipart::list_uploads(state, &req, &b).await,
         (DeleteObjects { .. }, Some(b)) => object::delete_objects(state, &mut req, &b).await,
@@ -165,6 +172,18 @@ fn existing_object_key(e: &Endpoint) -> Option<&str> {
         | Endpoint::DeleteObjectTagging { key, .. }
         | Endpoint::GetObjectAttributes { key, .. } => Some(key),
         _ => None,
+    }
+}
+
+/// The bucket's policy, parsed, labelled with the bucket's ARN.
+pub async fn bucket_policy(state: &AppState, bucket: &str) -> S3Result<Option<(String, Arc<latchkey_policy::Policy>)>> {
+    let b = bucket.to_string();
+    match state.meta(move |m| m.get_bucket_config(&b, "policy")).await? {
+        None => Ok(None),
+        Some(doc) => {
+            let p = state.policy_cache.get(&doc, latchkey_policy::PolicyKind::Resource)?;
+            Ok(Some((format!("arn:aws:s3:::{bucket}"), p)))
+        }
     }
 }
 

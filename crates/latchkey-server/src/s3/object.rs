@@ -268,6 +268,7 @@ pub async fn delete_objects(state: &Arc<AppState>, req: &mut S3Request, bucket: 
         return Err(S3Error::new(ErrorCode::MalformedXML));
     }
     let quiet = parsed.quiet;
+    let policy = super::bucket_policy(state, &bucket.name).await?;
     let mut w = XmlWriter::new("DeleteResult", Some(S3_NS));
     for entry in parsed.objects {
         if let Some(v) = entry.version_id.as_deref().filter(|v| *v != "null") {
@@ -288,7 +289,8 @@ pub async fn delete_objects(state: &Arc<AppState>, req: &mut S3Request, bucket: 
             continue;
         }
         let resource = format!("arn:aws:s3:::{}/{}", bucket.name, entry.key);
-        let access = crate::authz::AccessRequest::new("s3:DeleteObject", &resource, Some(&bucket.account_id));
+        let mut access = crate::authz::AccessRequest::new("s3:DeleteObject", &resource, Some(&bucket.account_id));
+        access.resource_policy = policy.clone();
         if let Err(denied) = crate::authz::authorize(&req.caller, &access) {
             w.open("Error")
                 .elem("Key", &entry.key)
