@@ -43,6 +43,15 @@ impl MasterKey {
         Ok(Self(Zeroizing::new(arr)))
     }
 
+        /// A 32-byte key for one purpose (HKDF-SHA256), for uses other than
+    /// sealing, such as deriving session secrets with HMAC.
+    pub fn derive_key(&self, purpose: &str) -> Zeroizing<[u8; 32]> {
+        let hk = Hkdf::<Sha256>::new(Some(b"latchkey-derive-v1"), &self.0[..]);
+        let mut okm = Zeroizing::new([0u8; 32]);
+        hk.expand(purpose.as_bytes(), &mut okm[..]).expect("32 bytes is a valid HKDF-SHA256 output length");
+        okm
+    }
+
     /// A sealer for one purpose; its key is derived with HKDF-SHA256 so the
     /// master key itself never encrypts anything.
     pub fn sealer(&self, purpose: &str) -> Sealer {
@@ -127,6 +136,13 @@ mod tests {
         let sealed = key(7).sealer("a").seal(b"x", [1; 24]);
         assert_eq!(key(7).sealer("b").open(&sealed), Err(SealError::Invalid));
         assert_eq!(key(8).sealer("a").open(&sealed), Err(SealError::Invalid));
+    }
+
+        #[test]
+    fn derived_keys_differ_by_purpose_and_from_sealing_keys() {
+        let k = key(3);
+        assert_ne!(*k.derive_key("a"), *k.derive_key("b"));
+        assert_eq!(*k.derive_key("a"), *key(3).derive_key("a"));
     }
 
     #[test]
