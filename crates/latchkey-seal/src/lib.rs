@@ -43,7 +43,7 @@ impl MasterKey {
         Ok(Self(Zeroizing::new(arr)))
     }
 
-        /// A 32-byte key for one purpose (HKDF-SHA256), for uses other than
+    /// A 32-byte key for one purpose (HKDF-SHA256), for uses other than
     /// sealing, such as deriving session secrets with HMAC.
     pub fn derive_key(&self, purpose: &str) -> Zeroizing<[u8; 32]> {
         let hk = Hkdf::<Sha256>::new(Some(b"latchkey-derive-v1"), &self.0[..]);
@@ -138,7 +138,7 @@ mod tests {
         assert_eq!(key(8).sealer("a").open(&sealed), Err(SealError::Invalid));
     }
 
-        #[test]
+    #[test]
     fn derived_keys_differ_by_purpose_and_from_sealing_keys() {
         let k = key(3);
         assert_ne!(*k.derive_key("a"), *k.derive_key("b"));

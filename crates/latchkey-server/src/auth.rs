@@ -8,6 +8,8 @@ use crate::state::AppState;
 use base64::Engine;
 use latchkey_sigv4 as sigv4;
 use latchkey_storage::{KeyOwner, KeyStatus};
+use latchkey_token::{SessionClaims, SessionSubject};
+use std::sync::Arc;
 use time::OffsetDateTime;
 
 /// Who is making the request.
@@ -16,12 +18,16 @@ pub struct Principal {
     pub account_id: String,
     pub kind: PrincipalKind,
     pub access_key_id: String,
+    /// For temporary credentials: the session's sealed claims, opened.
+    pub session: Option<Arc<SessionClaims>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PrincipalKind {
     AccountRoot,
     User(String),
+    AssumedRole { role: String, session: String },
+    FederatedUser(String),
 }
 
 impl Principal {
@@ -29,6 +35,10 @@ impl Principal {
         match &self.kind {
             PrincipalKind::AccountRoot => format!("arn:aws:iam::{}:root", self.account_id),
             PrincipalKind::User(name) => format!("arn:aws:iam::{}:user/{}", self.account_id, name),
+            PrincipalKind::AssumedRole { role, session } => {
+                format!("arn:aws:sts::{}:assumed-role/{role}/{session}", self.account_id)
+            }
+            PrincipalKind::FederatedUser(name) => format!("arn:aws:sts::{}:federated-user/{name}", self.account_id),
         }
     }
 }
@@ -154,25 +164,12 @@ pub async fn authenticate(state: &AppState, req: &RequestHead<'_>, now: OffsetDa
     }
 
     let key_id = scope.access_key_id.clone();
-    let record = state
-        .meta({
-            let key_id = key_id.clone();
-            move |m| m.get_access_key(&key_id)
-        })
-        .await?;
-    let Some(record) = record.filter(|r| r.status == KeyStatus::Active) else {
-        return Err(S3Error::new(ErrorCode::InvalidAccessKeyId).with("AWSAccessKeyId", key_id));
+    let token = match &claim.kind {
+        sigv4::ClaimKind::Presigned { security_token: Some(t), .. } => Some(t.clone()),
+        _ => header(headers, "x-amz-security-token").map(str::to_string),
     };
-    if let sigv4::ClaimKind::Presigned { security_token: Some(_), .. } = &claim.kind {
-        // Session tokens belong to temporary (ASIA) keys; a long-term key
-        // presented with one is a mistake or an attack.
-        return Err(S3Error::new(ErrorCode::InvalidToken));
-    }
-    if header(headers, "x-amz-security-token").is_some() {
-        return Err(S3Error::new(ErrorCode::InvalidToken));
-    }
-    let secret = state.secret_sealer.open(&record.secret_sealed).map_err(S3Error::internal)?;
-    let secret = std::str::from_utf8(&secret).map_err(S3Error::internal)?;
+    let (principal, secret) = resolve_key(state, &key_id, token.as_deref(), now).await?;
+    let secret: &str = &secret;
 
     let content_sha256 = header(headers, "x-amz-content-sha256");
     let payload_hash = match (auth_type, content_sha256) {
@@ -226,17 +223,75 @@ pub async fn authenticate(state: &AppState, req: &RequestHead<'_>, now: OffsetDa
         }
     })?;
 
-    let principal = Principal {
-        account_id: record.account_id.clone(),
-        kind: match record.owner {
-            KeyOwner::Root => PrincipalKind::AccountRoot,
-            KeyOwner::User(name) => PrincipalKind::User(name),
-        },
-        access_key_id: key_id,
-    };
+    if let Some(s) = &principal.session {
+        // The token must be signed over: a header token must be a signed
+        // header; a pre-signed one is part of the signed query.
+        if auth_type == AuthType::Header && !claim.signed_headers.iter().any(|h| h == "x-amz-security-token") {
+            let _ = s;
+            return Err(S3Error::msg(
+                ErrorCode::AccessDenied,
+                "There were headers present in the request which were not signed: x-amz-security-token",
+            ));
+        }
+    }
     let chunk_seed = Some((key, claim.amz_date_raw.clone(), claim.credential.clone(), claim.signature.clone()));
     let plan = body_plan(headers, Some(&payload_hash), chunk_seed, auth_type)?;
     Ok(Authenticated { principal: Some(principal), service: Some(scope.service.clone()), body: plan, auth_type })
+}
+
+/// Finds who owns `key_id` and the secret its signatures are made with:
+/// a long-term key from the store, or a temporary key from its sealed token.
+async fn resolve_key(
+    state: &AppState,
+    key_id: &str,
+    token: Option<&str>,
+    now: OffsetDateTime,
+) -> S3Result<(Principal, zeroize::Zeroizing<String>)> {
+    let unknown = || S3Error::new(ErrorCode::InvalidAccessKeyId).with("AWSAccessKeyId", key_id.to_string());
+    if key_id.starts_with("ASIA") {
+        let token = token.ok_or_else(unknown)?;
+        let (claims, secret) = state.tokens.open(token, key_id, now.unix_timestamp()).map_err(|e| match e {
+            latchkey_token::TokenError::Expired => S3Error::new(ErrorCode::ExpiredToken),
+            latchkey_token::TokenError::Invalid | latchkey_token::TokenError::WrongKey => {
+                S3Error::new(ErrorCode::InvalidToken)
+            }
+        })?;
+        let kind = match &claims.subject {
+            SessionSubject::AssumedRole { role_name, session_name, .. } => {
+                PrincipalKind::AssumedRole { role: role_name.clone(), session: session_name.clone() }
+            }
+            SessionSubject::FederatedUser { name, .. } => PrincipalKind::FederatedUser(name.clone()),
+            SessionSubject::SessionUser { user: Some(u) } => PrincipalKind::User(u.clone()),
+            SessionSubject::SessionUser { user: None } => PrincipalKind::AccountRoot,
+        };
+        let principal = Principal {
+            account_id: claims.account_id.clone(),
+            kind,
+            access_key_id: key_id.to_string(),
+            session: Some(Arc::new(claims)),
+        };
+        return Ok((principal, zeroize::Zeroizing::new(secret)));
+    }
+    let id = key_id.to_string();
+    let record = state.meta(move |m| m.get_access_key(&id)).await?;
+    let Some(record) = record.filter(|r| r.status == KeyStatus::Active) else {
+        return Err(unknown());
+    };
+    if token.is_some() {
+        // Session tokens belong to temporary (ASIA) keys; a long-term key
+        // presented with one is a mistake or an attack.
+        return Err(S3Error::new(ErrorCode::InvalidToken));
+    }
+    let secret = state.secret_sealer.open(&record.secret_sealed).map_err(S3Error::internal)?;
+    let secret = String::from_utf8(secret.to_vec()).map_err(S3Error::internal)?;
+    let kind = match record.owner {
+        KeyOwner::Root => PrincipalKind::AccountRoot,
+        KeyOwner::User(name) => PrincipalKind::User(name),
+    };
+    Ok((
+        Principal { account_id: record.account_id, kind, access_key_id: key_id.to_string(), session: None },
+        zeroize::Zeroizing::new(secret),
+    ))
 }
 
 type ChunkSeed = ([u8; 32], String, sigv4::CredentialScope, String);

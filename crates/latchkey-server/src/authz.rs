@@ -49,6 +49,8 @@ pub struct Caller {
     pub engine_principal: policy::Principal,
     identity: Vec<(PolicyId, Arc<Policy>)>,
     boundary: Option<(PolicyId, Arc<Policy>)>,
+    /// Session policies of temporary credentials (empty: none apply).
+    session: Vec<(PolicyId, Arc<Policy>)>,
     /// Request-wide condition keys (time, source IP, principal tags, ...).
     pub keys: ContextKeys,
 }
@@ -96,82 +98,60 @@ impl Caller {
                 engine_principal: policy::Principal::anonymous(),
                 identity: vec![],
                 boundary: None,
+                session: vec![],
                 keys,
             });
         };
-        match &p.kind {
-            PrincipalKind::AccountRoot => Ok(Caller {
-                engine_principal: policy::Principal::root(&p.account_id),
-                principal: Some(p),
-                identity: vec![],
-                boundary: None,
-                keys,
-            }),
-            PrincipalKind::User(name) => {
-                let (account, name) = (p.account_id.clone(), name.clone());
-                let (user, groups, policies) = crate::iam::transact(state, &account.clone(), move |tx| {
-                    let user: User = crate::iam::load(tx, IamKind::User, &name)?
-                        .ok_or_else(|| S3Error::new(ErrorCode::InvalidAccessKeyId))?;
-                    let mut groups = Vec::new();
-                    for g in &user.groups {
-                        if let Some(group) = crate::iam::load::<Group>(tx, IamKind::Group, g)? {
-                            groups.push(group);
-                        }
-                    }
-                    let policies: Vec<ManagedPolicy> = crate::iam::load_all(tx, IamKind::Policy)?;
-                    Ok((user, groups, policies))
-                })
-                .await?;
-                let by_name: HashMap<String, ManagedPolicy> =
-                    policies.into_iter().map(|p| (p.name.to_lowercase(), p)).collect();
-                let user_arn = crate::iam::entities::arn(&account, "user", &user.path, &user.name);
-                let mut identity = Vec::new();
-                let mut add_entity = |entity_arn: &str,
-                                      inline: &std::collections::BTreeMap<String, String>,
-                                      attached: &[String]|
-                 -> S3Result<()> {
-                    for (n, doc) in inline {
-                        let id = PolicyId::new(PolicySource::IdentityInline {
-                            entity: entity_arn.to_string(),
-                            name: n.clone(),
-                        });
-                        identity.push((id, state.policy_cache.get(doc, PolicyKind::Identity)?));
-                    }
-                    for a in attached {
-                        if let Some(doc) = managed_document(&by_name, &account, a) {
-                            identity.push((
-                                PolicyId::new(PolicySource::IdentityManaged(a.clone())),
-                                state.policy_cache.get(&doc, PolicyKind::Identity)?,
-                            ));
-                        }
-                    }
-                    Ok(())
-                };
-                add_entity(&user_arn, &user.inline, &user.attached)?;
-                for g in &groups {
-                    let garn = crate::iam::entities::arn(&account, "group", &g.path, &g.name);
-                    add_entity(&garn, &g.inline, &g.attached)?;
-                }
-                let boundary = match &user.boundary {
-                    Some(b) => match managed_document(&by_name, &account, b) {
-                        Some(doc) => Some((PolicyId::new(PolicySource::Boundary(b.clone())), state.policy_cache.get(&doc, PolicyKind::PermissionsBoundary)?)),
-                        // A boundary whose policy is gone allows nothing.
-                        None => Some((PolicyId::new(PolicySource::Boundary(b.clone())), state.policy_cache.get(r#"{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Action":"*","Resource":"*"}]}"#, PolicyKind::PermissionsBoundary)?)),
-                    },
-                    None => None,
-                };
-                for t in &user.tags {
-                    keys.set(&format!("aws:PrincipalTag/{}", t.key), t.value.clone());
-                }
-                Ok(Caller {
-                    engine_principal: policy::Principal::user(&account, &user.path, &user.name, &user.id),
-                    principal: Some(p),
-                    identity,
-                    boundary,
-                    keys,
-                })
-            }
+        let account = p.account_id.clone();
+        if let Some(s) = &p.session {
+            session_keys(&mut keys, s, now);
         }
+        let (engine_principal, identity, boundary) = match &p.kind {
+            PrincipalKind::AccountRoot => (policy::Principal::root(&account), vec![], None),
+            PrincipalKind::User(name) => {
+                let id = load_identity(state, &account, Entity::User(name.clone())).await?;
+                for (k, v) in &id.tags {
+                    keys.set(&format!("aws:PrincipalTag/{k}"), v.clone());
+                }
+                (policy::Principal::user(&account, &id.path, &id.name, &id.unique_id), id.policies, id.boundary)
+            }
+            PrincipalKind::AssumedRole { role, session } => {
+                let id = load_identity(state, &account, Entity::Role(role.clone())).await?;
+                // A role's own tags are principal tags; session tags override them.
+                for (k, v) in &id.tags {
+                    if !p.session.as_ref().is_some_and(|s| s.tags.iter().any(|(sk, _)| sk.eq_ignore_ascii_case(k))) {
+                        keys.set(&format!("aws:PrincipalTag/{k}"), v.clone());
+                    }
+                }
+                (
+                    policy::Principal::assumed_role(&account, &id.path, &id.name, session, &id.unique_id),
+                    id.policies,
+                    id.boundary,
+                )
+            }
+            PrincipalKind::FederatedUser(name) => {
+                let parent = match p.session.as_ref().map(|s| &s.subject) {
+                    Some(latchkey_token::SessionSubject::FederatedUser { parent_user: Some(u), .. }) => Some(u.clone()),
+                    _ => None,
+                };
+                match parent {
+                    Some(u) => {
+                        let id = load_identity(state, &account, Entity::User(u)).await?;
+                        let parent_arn = crate::iam::entities::arn(&account, "user", &id.path, &id.name);
+                        (policy::Principal::federated_user(&account, name, &parent_arn), id.policies, id.boundary)
+                    }
+                    None => {
+                        let root_arn = format!("arn:aws:iam::{account}:root");
+                        (policy::Principal::federated_user(&account, name, &root_arn), vec![], None)
+                    }
+                }
+            }
+        };
+        let session = match &p.session {
+            Some(s) => session_policies(state, &account, s)?,
+            None => vec![],
+        };
+        Ok(Caller { principal: Some(p), engine_principal, identity, boundary, session, keys })
     }
 
     /// A caller for internal tests: the root of `account`.
@@ -181,13 +161,171 @@ impl Caller {
                 account_id: account.into(),
                 kind: PrincipalKind::AccountRoot,
                 access_key_id: "AKIATEST".into(),
+                session: None,
             }),
             engine_principal: policy::Principal::root(account),
             identity: vec![],
             boundary: None,
+            session: vec![],
             keys: ContextKeys::new(),
         }
     }
+}
+
+enum Entity {
+    User(String),
+    Role(String),
+}
+
+/// An IAM user's or role's policies and attributes.
+struct Identity {
+    name: String,
+    path: String,
+    unique_id: String,
+    tags: Vec<(String, String)>,
+    policies: Vec<(PolicyId, Arc<Policy>)>,
+    boundary: Option<(PolicyId, Arc<Policy>)>,
+}
+
+/// The policies that apply to a user (its own and its groups') or a role.
+async fn load_identity(state: &Arc<AppState>, account: &str, entity: Entity) -> S3Result<Identity> {
+    use crate::iam::entities::{arn, Role};
+    type Loaded = (
+        String,
+        String,
+        String,
+        Vec<(String, String)>,
+        Vec<(String, std::collections::BTreeMap<String, String>, Vec<String>)>,
+        Option<String>,
+        Vec<ManagedPolicy>,
+    );
+    let acct = account.to_string();
+    let loaded: Loaded = crate::iam::transact(state, account, move |tx| {
+        let policies: Vec<ManagedPolicy> = crate::iam::load_all(tx, IamKind::Policy)?;
+        match &entity {
+            Entity::User(name) => {
+                let user: User = crate::iam::load(tx, IamKind::User, name)?
+                    .ok_or_else(|| S3Error::new(ErrorCode::InvalidAccessKeyId))?;
+                let mut sources =
+                    vec![(arn(&acct, "user", &user.path, &user.name), user.inline.clone(), user.attached.clone())];
+                for g in &user.groups {
+                    if let Some(group) = crate::iam::load::<Group>(tx, IamKind::Group, g)? {
+                        sources.push((arn(&acct, "group", &group.path, &group.name), group.inline, group.attached));
+                    }
+                }
+                let tags = user.tags.iter().map(|t| (t.key.clone(), t.value.clone())).collect();
+                Ok((user.name, user.path, user.id, tags, sources, user.boundary, policies))
+            }
+            Entity::Role(name) => {
+                // A deleted role's sessions lose every permission.
+                let role: Role =
+                    crate::iam::load(tx, IamKind::Role, name)?.ok_or_else(|| S3Error::new(ErrorCode::InvalidToken))?;
+                let sources =
+                    vec![(arn(&acct, "role", &role.path, &role.name), role.inline.clone(), role.attached.clone())];
+                let tags = role.tags.iter().map(|t| (t.key.clone(), t.value.clone())).collect();
+                Ok((role.name, role.path, role.id, tags, sources, role.boundary, policies))
+            }
+        }
+    })
+    .await?;
+    let (name, path, unique_id, tags, sources, boundary_arn, policies) = loaded;
+    let by_name: HashMap<String, ManagedPolicy> = policies.into_iter().map(|p| (p.name.to_lowercase(), p)).collect();
+    let mut out = Vec::new();
+    for (entity_arn, inline, attached) in &sources {
+        for (n, doc) in inline {
+            let id = PolicyId::new(PolicySource::IdentityInline { entity: entity_arn.clone(), name: n.clone() });
+            out.push((id, state.policy_cache.get(doc, PolicyKind::Identity)?));
+        }
+        for a in attached {
+            if let Some(doc) = managed_document(&by_name, account, a) {
+                out.push((
+                    PolicyId::new(PolicySource::IdentityManaged(a.clone())),
+                    state.policy_cache.get(&doc, PolicyKind::Identity)?,
+                ));
+            }
+        }
+    }
+    let boundary = match boundary_arn {
+        Some(b) => {
+            // A boundary whose policy is gone allows nothing.
+            let doc = managed_document(&by_name, account, &b).unwrap_or_else(|| DENY_ALL.to_string());
+            Some((
+                PolicyId::new(PolicySource::Boundary(b)),
+                state.policy_cache.get(&doc, PolicyKind::PermissionsBoundary)?,
+            ))
+        }
+        None => None,
+    };
+    Ok(Identity { name, path, unique_id, tags, policies: out, boundary })
+}
+
+const DENY_ALL: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Action":"*","Resource":"*"}]}"#;
+/// What a federation session without a policy gets: nothing ("If you do not
+/// pass a policy, the resulting federated user session has no permissions").
+const ALLOW_NOTHING: &str =
+    r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"none:none","Resource":"*"}]}"#;
+
+/// Condition keys every request made with a session carries.
+fn session_keys(keys: &mut ContextKeys, s: &latchkey_token::SessionClaims, now: time::OffsetDateTime) {
+    if let Ok(t) = time::OffsetDateTime::from_unix_timestamp(s.issued_at) {
+        keys.set("aws:TokenIssueTime", crate::iam::entities::timestamp(t));
+    }
+    keys.set("aws:MultiFactorAuthPresent", s.mfa_authenticated_at.is_some().to_string());
+    if let Some(at) = s.mfa_authenticated_at {
+        keys.set("aws:MultiFactorAuthAge", (now.unix_timestamp() - at).max(0).to_string());
+    }
+    if let Some(si) = &s.source_identity {
+        keys.set("aws:SourceIdentity", si.clone());
+    }
+    for (k, v) in &s.tags {
+        keys.set(&format!("aws:PrincipalTag/{k}"), v.clone());
+    }
+}
+
+/// A session's own policies: the inline `Policy` and `PolicyArns` it was
+/// issued with. Sessions of GetSessionToken have none.
+fn session_policies(
+    state: &Arc<AppState>,
+    account: &str,
+    s: &latchkey_token::SessionClaims,
+) -> S3Result<Vec<(PolicyId, Arc<Policy>)>> {
+    let mut out = Vec::new();
+    if matches!(s.subject, latchkey_token::SessionSubject::SessionUser { .. }) {
+        return Ok(out);
+    }
+    if let Some(doc) = &s.session_policy {
+        out.push((
+            PolicyId::new(PolicySource::Session("inline".into())),
+            state.policy_cache.get(doc, PolicyKind::Session)?,
+        ));
+    }
+    for a in &s.policy_arns {
+        let doc = if let Some(name) = a.strip_prefix(AWS_POLICY_PREFIX) {
+            aws_managed_policies().into_iter().find(|(n, _, _)| *n == name).map(|(_, _, d)| d.to_string())
+        } else {
+            None
+        };
+        let doc = match doc {
+            Some(d) => d,
+            None => session_managed_document(state, account, a).unwrap_or_else(|| ALLOW_NOTHING.to_string()),
+        };
+        out.push((PolicyId::new(PolicySource::Session(a.clone())), state.policy_cache.get(&doc, PolicyKind::Session)?));
+    }
+    if out.is_empty() && matches!(s.subject, latchkey_token::SessionSubject::FederatedUser { .. }) {
+        out.push((
+            PolicyId::new(PolicySource::Session("none".into())),
+            state.policy_cache.get(ALLOW_NOTHING, PolicyKind::Session)?,
+        ));
+    }
+    Ok(out)
+}
+
+/// A customer-managed policy's default document, for session PolicyArns.
+fn session_managed_document(state: &AppState, account: &str, policy_arn: &str) -> Option<String> {
+    let name = policy_arn.strip_prefix(&format!("arn:aws:iam::{account}:policy/"))?.rsplit('/').next()?;
+    let doc = state.meta.iam_get(account, IamKind::Policy, name).ok()??;
+    let p: ManagedPolicy = serde_json::from_str(&doc).ok()?;
+    Some(p.default_document().to_string())
 }
 
 /// What is being asked.
@@ -224,7 +362,7 @@ pub fn decide(caller: &Caller, req: &AccessRequest<'_>) -> (policy::Decision, po
             .as_ref()
             .map(|(label, p)| (PolicyId::new(PolicySource::Resource(label.clone())), p.as_ref())),
         permissions_boundary: caller.boundary.as_ref().map(|(id, p)| (id.clone(), p.as_ref())),
-        session: vec![],
+        session: caller.session.iter().map(|(id, p)| (id.clone(), p.as_ref())).collect(),
         ..Default::default()
     };
     (policy::evaluate(&ctx, &set), ctx)
@@ -267,6 +405,7 @@ mod tests {
             engine_principal: policy::Principal::anonymous(),
             identity: vec![],
             boundary: None,
+            session: vec![],
             keys: ContextKeys::new(),
         };
         assert!(authorize(&anon, &req(Some("111111111111"))).is_err());

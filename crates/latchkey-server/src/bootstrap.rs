@@ -110,9 +110,11 @@ pub async fn open(
     std::fs::set_permissions(data_dir, std::fs::Permissions::from_mode(0o700))?;
     let started = std::time::SystemTime::now();
     let master = load_or_create_master_key(data_dir)?;
+    let master_for_tokens = load_or_create_master_key(data_dir)?;
     let meta: Arc<dyn MetadataStore> = Arc::new(SqliteMetadata::open(data_dir).context("opening metadata")?);
     let blobs: Arc<dyn BlobStore> = Arc::new(FsBlobStore::open(data_dir).context("opening blob store")?);
     let reclaimed = reclaim_orphans(meta.as_ref(), blobs.as_ref(), started).await?;
+    let meta_for_tokens = meta.clone();
     if reclaimed > 0 {
         tracing::info!(count = reclaimed, "reclaimed orphaned blobs from an interrupted run");
     }
@@ -122,6 +124,7 @@ pub async fn open(
         blobs,
         secret_sealer: master.sealer(SECRET_KEY_PURPOSE),
         policy_cache: Default::default(),
+        tokens: crate::sessions::TokenKeys::load(master_for_tokens, meta_for_tokens)?,
     });
     ensure_operator_account(&state, data_dir, root_key)?;
     Ok(state)

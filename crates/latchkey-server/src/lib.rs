@@ -18,5 +18,7 @@ pub mod router;
 pub mod s3;
 pub mod server;
 pub mod service;
+pub mod sessions;
 pub mod state;
+pub mod sts;
 pub mod xml;

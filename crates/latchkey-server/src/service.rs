@@ -204,8 +204,13 @@ where
             )
             .await
         }
-        (Some("sts"), Some(_)) => {
-            Err(S3Error::msg(crate::error::ErrorCode::InvalidAction, "STS is not available yet."))
+        (Some("sts"), Some(caller)) => {
+            let gate = crate::authz::Caller::load(state, Some(caller.clone()), &request_facts(&parts, now)).await?;
+            crate::sts::handle(
+                state,
+                crate::sts::StsRequest { caller, gate: &gate, params: &params, now, request_id: id },
+            )
+            .await
         }
         _ => Err(S3Error::msg(
             crate::error::ErrorCode::MissingAuthenticationToken,

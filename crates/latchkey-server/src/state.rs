@@ -21,6 +21,7 @@ pub struct AppState {
     /// Seals and opens secret access keys at rest.
     pub secret_sealer: Sealer,
     pub policy_cache: crate::authz::PolicyCache,
+    pub tokens: crate::sessions::TokenKeys,
 }
 
 /// Purpose label for sealing secret access keys.

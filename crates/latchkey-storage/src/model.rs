@@ -288,6 +288,13 @@ pub trait MetadataStore: Send + Sync {
     /// A consistent read of one entity outside a write transaction.
     fn iam_get(&self, account_id: &str, kind: IamKind, name: &str) -> Result<Option<String>, StorageError>;
 
+    /// The session-token key ring: (id, salt) of every live key, oldest first.
+    fn list_token_keys(&self) -> Result<Vec<(u32, String)>, StorageError>;
+    /// Adds a key (it becomes the one new tokens are sealed with); returns its id.
+    fn add_token_key(&self, salt: &str) -> Result<u32, StorageError>;
+    /// Removes a key; every token sealed under it stops working.
+    fn retire_token_key(&self, id: u32) -> Result<bool, StorageError>;
+
     /// Whether any object or part references the blob (orphan reclaim).
     fn blob_is_referenced(&self, blob: &BlobId) -> Result<bool, StorageError>;
 }

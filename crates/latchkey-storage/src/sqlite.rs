@@ -70,6 +70,12 @@ CREATE TABLE IF NOT EXISTS completed_uploads (
     etag TEXT NOT NULL,
     completed_ms INTEGER NOT NULL
 );
+-- Session-token key ring.
+CREATE TABLE IF NOT EXISTS token_keys (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    salt TEXT NOT NULL,
+    created_ms INTEGER NOT NULL
+);
 -- Per-bucket configuration documents (policy, cors, ...).
 CREATE TABLE IF NOT EXISTS bucket_configs (
     bucket TEXT NOT NULL,
@@ -722,6 +728,28 @@ impl MetadataStore for SqliteMetadata {
             row.map(|r| Ok(CompletedUpload { upload_id: r.0, bucket: r.1, key: key_string(r.2)?, etag: r.3 }))
                 .transpose()
         })
+    }
+
+    fn list_token_keys(&self) -> Result<Vec<(u32, String)>, StorageError> {
+        self.read(|c| {
+            let mut stmt = c.prepare_cached("SELECT id, salt FROM token_keys ORDER BY id")?;
+            let rows = stmt.query_map([], |r| Ok((r.get::<_, u32>(0)?, r.get::<_, String>(1)?)))?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
+    }
+
+    fn add_token_key(&self, salt: &str) -> Result<u32, StorageError> {
+        self.write(|tx| {
+            tx.execute(
+                "INSERT INTO token_keys (salt, created_ms) VALUES (?1, ?2)",
+                params![salt, to_ms(OffsetDateTime::now_utc())],
+            )?;
+            Ok(tx.last_insert_rowid() as u32)
+        })
+    }
+
+    fn retire_token_key(&self, id: u32) -> Result<bool, StorageError> {
+        self.write(|tx| Ok(tx.execute("DELETE FROM token_keys WHERE id = ?1", params![id])? > 0))
     }
 
     fn iam_transaction(

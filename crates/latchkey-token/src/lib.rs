@@ -151,7 +151,8 @@ impl KeyRing {
         let key = self.by_id(id).ok_or(TokenError::Invalid)?;
         let json = key.sealer.open(&raw[4..]).map_err(|_| TokenError::Invalid)?;
         let claims: SessionClaims = serde_json::from_slice(&json).map_err(|_| TokenError::Invalid)?;
-        let bound: bool = subtle::ConstantTimeEq::ct_eq(claims.access_key_id.as_bytes(), access_key_id.as_bytes()).into();
+        let bound: bool =
+            subtle::ConstantTimeEq::ct_eq(claims.access_key_id.as_bytes(), access_key_id.as_bytes()).into();
         if !bound {
             return Err(TokenError::WrongKey);
         }

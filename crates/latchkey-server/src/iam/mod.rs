@@ -52,7 +52,7 @@ fn action_resource(action: &str, req: &IamRequest) -> (String, String) {
         a if a.contains("User") || a.contains("AccessKey") || a == "GetUser" => {
             let user = p.get("UserName").map(str::to_string).unwrap_or_else(|| match &req.caller.kind {
                 PrincipalKind::User(n) => n.clone(),
-                PrincipalKind::AccountRoot => "*".to_string(),
+                _ => "*".to_string(),
             });
             format!("arn:aws:iam::{acct}:user/{user}")
         }

@@ -118,8 +118,15 @@ pub fn error_response(err: &S3Error, namespace: &str, request_id: &str) -> HttpR
     let code = query_code(err.code);
     let kind = if err.code.status().is_server_error() { "Receiver" } else { "Sender" };
     let message: &str = match err.code {
-        ErrorCode::InvalidAccessKeyId => "The security token included in the request is invalid.",
+        ErrorCode::InvalidAccessKeyId | ErrorCode::InvalidToken => {
+            "The security token included in the request is invalid."
+        }
+        ErrorCode::ExpiredToken => "The security token included in the request is expired",
         _ => &err.message,
+    };
+    let status = match err.code {
+        ErrorCode::InvalidToken | ErrorCode::ExpiredToken => http::StatusCode::FORBIDDEN,
+        c => c.status(),
     };
     let mut w = XmlWriter::fragment();
     w.open("Error").elem("Type", kind).elem("Code", code).elem("Message", message).close();
@@ -128,14 +135,14 @@ pub fn error_response(err: &S3Error, namespace: &str, request_id: &str) -> HttpR
         "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<ErrorResponse xmlns=\"{namespace}\">{}</ErrorResponse>",
         w.finish_fragment()
     );
-    response::xml(err.code.status(), doc)
+    response::xml(status, doc)
 }
 
 /// Query-protocol services name some authentication failures differently
 /// from S3.
 fn query_code(code: ErrorCode) -> &'static str {
     match code {
-        ErrorCode::InvalidAccessKeyId => "InvalidClientTokenId",
+        ErrorCode::InvalidAccessKeyId | ErrorCode::InvalidToken => "InvalidClientTokenId",
         ErrorCode::AuthorizationHeaderMalformed | ErrorCode::AuthorizationQueryParametersError => "IncompleteSignature",
         ErrorCode::RequestTimeTooSkewed => "SignatureDoesNotMatch",
         ErrorCode::XAmzContentSHA256Mismatch | ErrorCode::BadDigest => "InvalidRequest",

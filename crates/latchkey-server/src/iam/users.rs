@@ -63,6 +63,10 @@ fn target_user(req: &IamRequest) -> S3Result<Option<String>> {
         (Some(n), _) => Ok(Some(n.to_string())),
         (None, PrincipalKind::User(n)) => Ok(Some(n.clone())),
         (None, PrincipalKind::AccountRoot) => Ok(None),
+        (None, _) => Err(S3Error::msg(
+            ErrorCode::ValidationError,
+            "Must specify userName when calling with non-User credentials",
+        )),
     }
 }
 

@@ -1,0 +1,460 @@
+//! The STS Query API: temporary credentials that expire on their own.
+
+use crate::auth::{Principal, PrincipalKind};
+use crate::authz::{authorize, decide, AccessRequest, Caller};
+use crate::error::{ErrorCode, S3Error, S3Result};
+use crate::iam::entities::{arn, Role};
+use crate::iam::query::{Params, QueryXml};
+use crate::response::HttpResponse;
+use crate::sessions::new_temporary_access_key_id;
+use crate::state::AppState;
+use latchkey_storage::IamKind;
+use latchkey_token::{packed_policy_percent, SessionClaims, SessionSubject};
+use std::sync::Arc;
+use time::OffsetDateTime;
+
+pub const STS_NS: &str = "https://sts.amazonaws.com/doc/2011-06-15/";
+
+/// Role chaining caps a session at one hour (IAM User Guide, "Role chaining").
+const CHAINED_MAX: i64 = 3600;
+
+pub struct StsRequest<'a> {
+    pub caller: &'a Principal,
+    pub gate: &'a Caller,
+    pub params: &'a Params,
+    pub now: OffsetDateTime,
+    pub request_id: &'a str,
+}
+
+fn validation(msg: impl Into<String>) -> S3Error {
+    S3Error::msg(ErrorCode::ValidationError, msg.into())
+}
+
+fn field_error(value: &str, field: &str, constraint: &str) -> S3Error {
+    validation(format!(
+        "1 validation error detected: Value '{value}' at '{field}' failed to satisfy constraint: {constraint}"
+    ))
+}
+
+/// `[\w+=,.@-]` names of bounded length (RoleSessionName, federated Name).
+fn check_name(value: &str, field: &str, min: usize, max: usize) -> S3Result<()> {
+    let len = value.chars().count();
+    if len < min || len > max {
+        return Err(field_error(value, field, &format!("Member must have length between {min} and {max}")));
+    }
+    if !value.chars().all(|c| c.is_ascii_alphanumeric() || "_+=,.@-".contains(c)) {
+        return Err(field_error(value, field, "Member must satisfy regular expression pattern: [\\w+=,.@-]*"));
+    }
+    Ok(())
+}
+
+fn duration(params: &Params, min: i64, max: i64, default: i64) -> S3Result<i64> {
+    match params.get("DurationSeconds") {
+        None => Ok(default),
+        Some(v) => {
+            let n: i64 = v.parse().map_err(|_| field_error(v, "durationSeconds", "Member must be a number"))?;
+            if n < min {
+                return Err(field_error(
+                    v,
+                    "durationSeconds",
+                    &format!("Member must have value greater than or equal to {min}"),
+                ));
+            }
+            if n > max {
+                return Err(validation(format!(
+                    "The requested DurationSeconds exceeds the {} set for this role.",
+                    if max == CHAINED_MAX {
+                        "1 hour session limit for roles assumed by role chaining"
+                    } else {
+                        "MaxSessionDuration"
+                    }
+                )));
+            }
+            Ok(n)
+        }
+    }
+}
+
+/// `Policy` (inline session policy, ≤2048 characters) and `PolicyArns` (≤10).
+fn session_policy_params(params: &Params) -> S3Result<(Option<String>, Vec<String>)> {
+    let policy = params.get("Policy").map(str::to_string);
+    if let Some(p) = &policy {
+        if p.chars().count() > 2048 {
+            return Err(field_error("...", "policy", "Member must have length less than or equal to 2048"));
+        }
+        latchkey_policy::Policy::parse(p, latchkey_policy::PolicyKind::Session)
+            .map_err(|e| S3Error::msg(ErrorCode::MalformedPolicyDocument, e.to_string()))?;
+    }
+    let mut arns = Vec::new();
+    for i in 1.. {
+        match params.get(&format!("PolicyArns.member.{i}.arn")) {
+            Some(a) => arns.push(a.to_string()),
+            None => break,
+        }
+    }
+    if arns.len() > 10 {
+        return Err(field_error("...", "policyArns", "Member must have length less than or equal to 10"));
+    }
+    Ok((policy, arns))
+}
+
+/// Session tags: ≤50, keys ≤128, values ≤256, keys unique ignoring case.
+fn session_tags(params: &Params) -> S3Result<Vec<(String, String)>> {
+    let tags = params.tags("Tags")?;
+    if tags.len() > 50 {
+        return Err(field_error("...", "tags", "Member must have length less than or equal to 50"));
+    }
+    for (i, (k, v)) in tags.iter().enumerate() {
+        if k.is_empty() || k.chars().count() > 128 {
+            return Err(field_error(k, "tags.member.key", "Member must have length less than or equal to 128"));
+        }
+        if v.chars().count() > 256 {
+            return Err(field_error(v, "tags.member.value", "Member must have length less than or equal to 256"));
+        }
+        if tags[..i].iter().any(|(k2, _)| k2.eq_ignore_ascii_case(k)) {
+            return Err(S3Error::msg(
+                ErrorCode::InvalidParameterValue,
+                "Duplicate tag keys found. Please note that Tag keys are case insensitive.",
+            ));
+        }
+    }
+    Ok(tags)
+}
+
+fn credentials_xml(x: &mut QueryXml, key_id: &str, secret: &str, token: &str, expires: i64) {
+    let exp = OffsetDateTime::from_unix_timestamp(expires).map(crate::iam::entities::timestamp).unwrap_or_default();
+    x.w()
+        .open("Credentials")
+        .elem("AccessKeyId", key_id)
+        .elem("SecretAccessKey", secret)
+        .elem("SessionToken", token)
+        .elem("Expiration", exp)
+        .close();
+}
+
+fn issue(state: &AppState, claims: &SessionClaims) -> S3Result<(String, String)> {
+    state.tokens.issue(claims).ok_or_else(|| S3Error::internal("the session key ring is empty"))
+}
+
+pub async fn handle(state: &Arc<AppState>, req: StsRequest<'_>) -> S3Result<HttpResponse> {
+    let action = req.params.get("Action").ok_or_else(|| S3Error::new(ErrorCode::MissingAction))?.to_string();
+    match action.as_str() {
+        "GetCallerIdentity" => get_caller_identity(state, &req).await,
+        "AssumeRole" => assume_role(state, &req).await,
+        "GetSessionToken" => get_session_token(state, &req),
+        "GetFederationToken" => get_federation_token(state, &req),
+        "GetAccessKeyInfo" => get_access_key_info(state, &req).await,
+        _ => Err(S3Error::msg(
+            ErrorCode::InvalidAction,
+            format!("Could not find operation {action} for version 2011-06-15"),
+        )),
+    }
+}
+
+/// Needs no permission, as in AWS.
+async fn get_caller_identity(state: &Arc<AppState>, req: &StsRequest<'_>) -> S3Result<HttpResponse> {
+    let p = req.caller;
+    let user_id = match (&p.kind, &p.session) {
+        (PrincipalKind::AccountRoot, _) => p.account_id.clone(),
+        (PrincipalKind::User(name), _) => {
+            let (acct, n) = (p.account_id.clone(), name.clone());
+            let doc = state.meta(move |m| m.iam_get(&acct, IamKind::User, &n)).await?;
+            doc.and_then(|d| serde_json::from_str::<crate::iam::entities::User>(&d).ok())
+                .map(|u| u.id)
+                .unwrap_or_default()
+        }
+        (PrincipalKind::AssumedRole { session, .. }, Some(s)) => match &s.subject {
+            SessionSubject::AssumedRole { role_id, .. } => format!("{role_id}:{session}"),
+            _ => String::new(),
+        },
+        (PrincipalKind::FederatedUser(name), _) => format!("{}:{name}", p.account_id),
+        _ => String::new(),
+    };
+    let mut x = QueryXml::new("GetCallerIdentity", STS_NS);
+    x.w().elem("UserId", user_id).elem("Account", &p.account_id).elem("Arn", p.arn());
+    Ok(x.finish(req.request_id))
+}
+
+/// `arn:aws:iam::ACCOUNT:role/path/NAME` → (account, name).
+fn parse_role_arn(role_arn: &str) -> S3Result<(String, String)> {
+    let bad = || {
+        field_error(
+            role_arn,
+            "roleArn",
+            "Member must satisfy regular expression pattern: arn:aws:iam::[0-9]{12}:role/[\\w+=,.@/-]+",
+        )
+    };
+    let rest = role_arn.strip_prefix("arn:aws:iam::").ok_or_else(bad)?;
+    let (account, resource) = rest.split_once(':').ok_or_else(bad)?;
+    let path_name = resource.strip_prefix("role/").ok_or_else(bad)?;
+    if account.len() != 12 || !account.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(bad());
+    }
+    let name = path_name.rsplit('/').next().filter(|n| !n.is_empty()).ok_or_else(bad)?;
+    Ok((account.to_string(), name.to_string()))
+}
+
+async fn assume_role(state: &Arc<AppState>, req: &StsRequest<'_>) -> S3Result<HttpResponse> {
+    let p = req.params;
+    let role_arn = p.required("RoleArn")?.to_string();
+    let session_name = p.required("RoleSessionName")?.to_string();
+    check_name(&session_name, "roleSessionName", 2, 64)?;
+    let external_id = p.get("ExternalId").map(str::to_string);
+    if let Some(e) = &external_id {
+        if e.chars().count() < 2 || e.chars().count() > 1224 {
+            return Err(field_error(e, "externalId", "Member must have length between 2 and 1224"));
+        }
+    }
+    let source_identity = p.get("SourceIdentity").map(str::to_string);
+    if let Some(si) = &source_identity {
+        check_name(si, "sourceIdentity", 2, 64)?;
+        if si.to_ascii_lowercase().starts_with("aws:") {
+            return Err(validation("SourceIdentity must not begin with 'aws:'"));
+        }
+    }
+    let (policy, policy_arns) = session_policy_params(p)?;
+    let mut tags = session_tags(p)?;
+    let transitive: Vec<String> = p.members("TransitiveTagKeys").into_iter().map(str::to_string).collect();
+    for t in &transitive {
+        if !tags.iter().any(|(k, _)| k.eq_ignore_ascii_case(t)) {
+            return Err(S3Error::msg(
+                ErrorCode::InvalidParameterValue,
+                "The specified transitive tag key must be included in the requested tags.",
+            ));
+        }
+    }
+    let (role_account, role_name) = parse_role_arn(&role_arn)?;
+    let rn = role_name.clone();
+    let doc = state.meta(move |m| m.iam_get(&role_account, IamKind::Role, &rn)).await?;
+    let not_authorized = || {
+        S3Error::msg(
+            ErrorCode::AccessDenied,
+            format!("User: {} is not authorized to perform: sts:AssumeRole on resource: {role_arn}", req.caller.arn()),
+        )
+    };
+    // A role that does not exist is indistinguishable from one that does not trust the caller.
+    let role: Role = doc.and_then(|d| serde_json::from_str(&d).ok()).ok_or_else(not_authorized)?;
+    let (role_account, _) = parse_role_arn(&role_arn)?;
+    if arn(&role_account, "role", &role.path, &role.name) != role_arn
+        && format!("arn:aws:iam::{role_account}:role/{}", role.name) != role_arn
+    {
+        return Err(not_authorized());
+    }
+
+    // Chained sessions carry their transitive tags and source identity on.
+    let parent = req.caller.session.as_deref();
+    let chained = parent.is_some();
+    if let Some(ps) = parent {
+        for k in &ps.transitive_tag_keys {
+            if let Some((_, v)) = ps.tags.iter().find(|(tk, _)| tk.eq_ignore_ascii_case(k)) {
+                if tags.iter().any(|(tk, _)| tk.eq_ignore_ascii_case(k)) {
+                    return Err(S3Error::msg(ErrorCode::InvalidParameterValue, "One or more of the specified transitive tag keys can't be set because it conflicts with a transitive tag key from the calling session."));
+                }
+                tags.push((k.clone(), v.clone()));
+            }
+        }
+    }
+    let source_identity = match (parent.and_then(|s| s.source_identity.clone()), source_identity) {
+        (Some(old), Some(new)) if old != new => {
+            return Err(S3Error::msg(
+                ErrorCode::AccessDenied,
+                "The source identity of a role session cannot be changed.",
+            ))
+        }
+        (Some(old), _) => Some(old),
+        (None, new) => new,
+    };
+    let mut transitive_keys = transitive.clone();
+    if let Some(ps) = parent {
+        transitive_keys.extend(ps.transitive_tag_keys.iter().cloned());
+    }
+
+    // The trust policy is the role's resource policy for sts:AssumeRole.
+    let trust = state.policy_cache.get(&role.trust_policy, latchkey_policy::PolicyKind::Trust)?;
+    let mut keys: Vec<(String, Vec<String>)> = vec![("sts:RoleSessionName".into(), vec![session_name.clone()])];
+    if let Some(e) = &external_id {
+        keys.push(("sts:ExternalId".into(), vec![e.clone()]));
+    }
+    if let Some(si) = &source_identity {
+        keys.push(("sts:SourceIdentity".into(), vec![si.clone()]));
+    }
+    for (k, v) in &tags {
+        keys.push((format!("aws:RequestTag/{k}"), vec![v.clone()]));
+    }
+    if !tags.is_empty() {
+        keys.push(("aws:TagKeys".into(), tags.iter().map(|(k, _)| k.clone()).collect()));
+    }
+    if !transitive.is_empty() {
+        keys.push(("sts:TransitiveTagKeys".into(), transitive.clone()));
+    }
+    let check = |action: &str| -> S3Result<()> {
+        let mut access = AccessRequest::new(action, &role_arn, Some(&role_account));
+        access.keys = keys.clone();
+        access.resource_policy = Some((role_arn.clone(), trust.clone()));
+        let (decision, ctx) = decide(req.gate, &access);
+        if decision.allowed {
+            Ok(())
+        } else {
+            Err(S3Error::msg(
+                ErrorCode::AccessDenied,
+                decision.denial_message(&ctx).unwrap_or_else(|| not_authorized().message.to_string()),
+            ))
+        }
+    };
+    check("sts:AssumeRole")?;
+    if !tags.is_empty() {
+        check("sts:TagSession")?;
+    }
+    if source_identity.is_some() && parent.and_then(|s| s.source_identity.as_ref()).is_none() {
+        check("sts:SetSourceIdentity")?;
+    }
+
+    let max = if chained { CHAINED_MAX } else { role.max_session_duration as i64 };
+    let secs = duration(p, 900, max, 3600.min(max))?;
+    let packed = packed_policy_percent(policy.as_deref(), policy_arns.len(), &tags);
+    if packed > 100 {
+        return Err(S3Error::msg(
+            ErrorCode::PackedPolicyTooLarge,
+            format!("Packed size of consumed policies exceeds the limit ({packed}% of allowed)."),
+        ));
+    }
+    let now = req.now.unix_timestamp();
+    let key_id = new_temporary_access_key_id();
+    let claims = SessionClaims {
+        access_key_id: key_id.clone(),
+        account_id: role_account.clone(),
+        subject: SessionSubject::AssumedRole {
+            role_name: role.name.clone(),
+            role_path: role.path.clone(),
+            role_id: role.id.clone(),
+            session_name: session_name.clone(),
+        },
+        issued_at: now,
+        expires_at: now + secs,
+        session_policy: policy,
+        policy_arns,
+        tags,
+        transitive_tag_keys: transitive_keys,
+        source_identity: source_identity.clone(),
+        mfa_authenticated_at: parent.and_then(|s| s.mfa_authenticated_at),
+        chained,
+    };
+    let (token, secret) = issue(state, &claims)?;
+    tracing::info!(role = %role_arn, session = %session_name, caller = %req.caller.arn(), "role assumed");
+    let mut x = QueryXml::new("AssumeRole", STS_NS);
+    credentials_xml(&mut x, &key_id, &secret, &token, claims.expires_at);
+    x.w()
+        .open("AssumedRoleUser")
+        .elem("AssumedRoleId", format!("{}:{session_name}", role.id))
+        .elem("Arn", format!("arn:aws:sts::{role_account}:assumed-role/{}/{session_name}", role.name))
+        .close()
+        .elem("PackedPolicySize", packed.to_string());
+    x.w().elem_opt("SourceIdentity", source_identity.as_deref());
+    Ok(x.finish(req.request_id))
+}
+
+fn get_session_token(state: &Arc<AppState>, req: &StsRequest<'_>) -> S3Result<HttpResponse> {
+    let c = req.caller;
+    if c.session.is_some() {
+        return Err(S3Error::msg(ErrorCode::AccessDenied, "Cannot call GetSessionToken with session credentials"));
+    }
+    let user = match &c.kind {
+        PrincipalKind::User(n) => Some(n.clone()),
+        _ => None,
+    };
+    let resource = c.arn();
+    authorize(req.gate, &AccessRequest::new("sts:GetSessionToken", &resource, Some(&c.account_id)))?;
+    let max = if user.is_none() { 3600 } else { 129_600 };
+    let secs = duration(req.params, 900, max, if user.is_none() { 3600 } else { 43_200 })?;
+    let now = req.now.unix_timestamp();
+    let key_id = new_temporary_access_key_id();
+    let claims = SessionClaims {
+        access_key_id: key_id.clone(),
+        account_id: c.account_id.clone(),
+        subject: SessionSubject::SessionUser { user },
+        issued_at: now,
+        expires_at: now + secs,
+        session_policy: None,
+        policy_arns: vec![],
+        tags: vec![],
+        transitive_tag_keys: vec![],
+        source_identity: None,
+        mfa_authenticated_at: None,
+        chained: false,
+    };
+    let (token, secret) = issue(state, &claims)?;
+    let mut x = QueryXml::new("GetSessionToken", STS_NS);
+    credentials_xml(&mut x, &key_id, &secret, &token, claims.expires_at);
+    Ok(x.finish(req.request_id))
+}
+
+fn get_federation_token(state: &Arc<AppState>, req: &StsRequest<'_>) -> S3Result<HttpResponse> {
+    let c = req.caller;
+    if c.session.is_some() {
+        return Err(S3Error::msg(ErrorCode::AccessDenied, "Cannot call GetFederationToken with session credentials"));
+    }
+    let name = req.params.required("Name")?.to_string();
+    check_name(&name, "name", 2, 32)?;
+    let (policy, policy_arns) = session_policy_params(req.params)?;
+    let tags = session_tags(req.params)?;
+    let parent_user = match &c.kind {
+        PrincipalKind::User(n) => Some(n.clone()),
+        _ => None,
+    };
+    let resource = format!("arn:aws:sts::{}:federated-user/{name}", c.account_id);
+    authorize(req.gate, &AccessRequest::new("sts:GetFederationToken", &resource, Some(&c.account_id)))?;
+    if !tags.is_empty() {
+        authorize(req.gate, &AccessRequest::new("sts:TagSession", &resource, Some(&c.account_id)))?;
+    }
+    let max = if parent_user.is_none() { 3600 } else { 129_600 };
+    let secs = duration(req.params, 900, max, if parent_user.is_none() { 3600 } else { 43_200 })?;
+    let packed = packed_policy_percent(policy.as_deref(), policy_arns.len(), &tags);
+    if packed > 100 {
+        return Err(S3Error::msg(
+            ErrorCode::PackedPolicyTooLarge,
+            format!("Packed size of consumed policies exceeds the limit ({packed}% of allowed)."),
+        ));
+    }
+    let now = req.now.unix_timestamp();
+    let key_id = new_temporary_access_key_id();
+    let claims = SessionClaims {
+        access_key_id: key_id.clone(),
+        account_id: c.account_id.clone(),
+        subject: SessionSubject::FederatedUser { name: name.clone(), parent_user },
+        issued_at: now,
+        expires_at: now + secs,
+        session_policy: policy,
+        policy_arns,
+        tags,
+        transitive_tag_keys: vec![],
+        source_identity: None,
+        mfa_authenticated_at: None,
+        chained: false,
+    };
+    let (token, secret) = issue(state, &claims)?;
+    let mut x = QueryXml::new("GetFederationToken", STS_NS);
+    credentials_xml(&mut x, &key_id, &secret, &token, claims.expires_at);
+    x.w()
+        .open("FederatedUser")
+        .elem("FederatedUserId", format!("{}:{name}", c.account_id))
+        .elem("Arn", resource)
+        .close()
+        .elem("PackedPolicySize", packed.to_string());
+    Ok(x.finish(req.request_id))
+}
+
+async fn get_access_key_info(state: &Arc<AppState>, req: &StsRequest<'_>) -> S3Result<HttpResponse> {
+    let key_id = req.params.required("AccessKeyId")?.to_string();
+    let account = if req.caller.access_key_id == key_id {
+        Some(req.caller.account_id.clone())
+    } else {
+        let id = key_id.clone();
+        state.meta(move |m| m.get_access_key(&id)).await?.map(|r| r.account_id)
+    };
+    let account = account.ok_or_else(|| {
+        S3Error::msg(ErrorCode::InvalidParameterValue, format!("The access key {key_id} is not one latchkey issued."))
+    })?;
+    let mut x = QueryXml::new("GetAccessKeyInfo", STS_NS);
+    x.w().elem("Account", account);
+    Ok(x.finish(req.request_id))
+}
