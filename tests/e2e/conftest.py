@@ -24,7 +24,7 @@ import boto3
 import pytest
 import requests
 from botocore.config import Config
-from botocore.exceptions import ClientError
+from botocore.exceptions import ConnectionClosedError
 
 import s3util
 from s3util import empty_and_delete_bucket  # noqa: F401  (re-exported for tests)
@@ -65,7 +65,7 @@ def make_client(endpoint: str, access_key: str, secret_key: str, region: str = R
     cfg = dict(
         signature_version="s3v4",
         s3={"addressing_style": "path"},
-        retries={"max_attempts": 1, "mode": "standard"},
+        retries={"total_max_attempts": 1, "mode": "standard"},
         connect_timeout=10,
         read_timeout=120,
         max_pool_connections=32,
@@ -76,7 +76,20 @@ def make_client(endpoint: str, access_key: str, secret_key: str, region: str = R
         aws_secret_access_key=secret_key,
         region_name=region,
     )
-    return session.client("s3", endpoint_url=endpoint, config=Config(**cfg))
+    client = session.client("s3", endpoint_url=endpoint, config=Config(**cfg))
+    client.meta.events.register("needs-retry.s3", _reconnect_once)
+    return client
+
+
+def _reconnect_once(attempts=1, caught_exception=None, **kwargs):
+    """Retries are off (every error must be the server's first answer), except
+    this: a request that found its pooled keep-alive connection closed, with no
+    response at all, is sent once more on a fresh connection, as every HTTP
+    client does. (test_bad_input::test_connection_reuse_after_early_error checks
+    that the server does not leave such stale connections behind.)"""
+    if attempts == 1 and isinstance(caught_exception, ConnectionClosedError):
+        return 0
+    return None
 
 
 # ---------------------------------------------------------------------------
@@ -412,6 +425,9 @@ class AwsCli:
             f"region = {REGION}\n"
             "s3 =\n"
             "    addressing_style = path\n"
+            # aws CLI v1 presigns with SigV2 unless told otherwise; latchkey,
+            # like every S3 region opened since 2014, accepts only SigV4
+            "    signature_version = s3v4\n"
         )
 
     def env(self) -> dict:

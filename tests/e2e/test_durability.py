@@ -130,6 +130,8 @@ def test_kill9_mid_flight_loses_no_acknowledged_write(server_factory):
     srv.start()  # same data dir, same keys
     client = srv.client()
     stored = read_all(client, bucket)
+    print(f"crash test: {sum(len(v) for v in ledger.attempted.values())} writes attempted, "
+          f"{ledger.acks} acknowledged, {len(stored)} objects after restart")
 
     # 1. every acknowledged write is there, byte-identical (or superseded by a later
     #    write to the same key that was in flight at the crash)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import threading
 
 import pytest
@@ -31,19 +32,35 @@ class RssSampler(threading.Thread):
         self.interval = interval
         self.peak_kib = 0
         self.samples = 0
-        self._stop = threading.Event()
+        self._halt = threading.Event()
 
     def run(self):
-        while not self._stop.is_set():
+        while not self._halt.is_set():
             rss = self.srv.vmrss_kib()
             if rss is not None:
                 self.peak_kib = max(self.peak_kib, rss)
                 self.samples += 1
-            self._stop.wait(self.interval)
+            self._halt.wait(self.interval)
 
     def stop(self):
-        self._stop.set()
+        self._halt.set()
         self.join(timeout=5)
+
+
+class GuardedStream(s3util.DeterministicStream):
+    """Stops sending (failing the upload early) once the server's RSS is over the limit."""
+
+    def __init__(self, size, seed, sampler):
+        super().__init__(size, seed=seed)
+        self.sampler = sampler
+
+    def __iter__(self):
+        for piece in super().__iter__():
+            if self.sampler.peak_kib >= RSS_LIMIT_KIB:
+                raise RuntimeError(
+                    f"server VmRSS reached {self.sampler.peak_kib} KiB after {self.sent} bytes "
+                    "of the upload")
+            yield piece
 
 
 @pytest.mark.timeout(TIMEOUT)
@@ -61,7 +78,7 @@ def test_big_streaming_upload_and_download_bounded_memory(server_factory):
         # upload: presigned PUT (UNSIGNED-PAYLOAD), Content-Length, body generated on the fly
         put_url = client.generate_presigned_url(
             "put_object", Params={"Bucket": bucket, "Key": "big.bin"}, ExpiresIn=3600)
-        body = s3util.DeterministicStream(size, seed=42)
+        body = GuardedStream(size, seed=42, sampler=sampler)
         r = requests.put(put_url, data=body, timeout=600)
         assert r.status_code == 200, r.text[:500]
         assert body.sent == size
@@ -83,6 +100,8 @@ def test_big_streaming_upload_and_download_bounded_memory(server_factory):
             for chunk in resp.iter_content(chunk_size=MiB):
                 h.update(chunk)
                 received += len(chunk)
+                assert sampler.peak_kib < RSS_LIMIT_KIB, \
+                    f"server VmRSS reached {sampler.peak_kib} KiB during the download"
         assert received == size
         assert h.hexdigest() == upload_md5
 
@@ -94,14 +113,14 @@ def test_big_streaming_upload_and_download_bounded_memory(server_factory):
         assert tail == expected
     finally:
         sampler.stop()
+        hwm = srv.vmhwm_kib()
+        # GiBs of test data: do not leave them behind, whatever happened
+        srv.terminate()
+        shutil.rmtree(srv.data_dir, ignore_errors=True)
 
-    hwm = srv.vmhwm_kib()
     report = (f"baseline VmRSS {baseline} KiB, peak sampled VmRSS {sampler.peak_kib} KiB "
               f"(upload phase {upload_peak} KiB, {sampler.samples} samples), VmHWM {hwm} KiB")
     print(report)
     assert sampler.samples > 10, report
     assert sampler.peak_kib < RSS_LIMIT_KIB, report
     assert hwm is None or hwm < RSS_LIMIT_KIB, report
-
-    client.delete_object(Bucket=bucket, Key="big.bin")
-    client.delete_bucket(Bucket=bucket)

@@ -105,7 +105,8 @@ def test_invalid_part(s3, bucket):
     bad_etag = [parts[0], {"PartNumber": 2, "ETag": '"0123456789abcdef0123456789abcdef"'}]
     expect_error(s3.complete_multipart_upload, "InvalidPart", 400, Bucket=bucket, Key="ip",
                  UploadId=uid, MultipartUpload={"Parts": bad_etag})
-    never_uploaded = parts + [{"PartNumber": 3, "ETag": parts[1]["ETag"]}]
+    # part 3 was never uploaded (and every other part is big enough)
+    never_uploaded = [parts[0], {"PartNumber": 3, "ETag": parts[1]["ETag"]}]
     expect_error(s3.complete_multipart_upload, "InvalidPart", 400, Bucket=bucket, Key="ip",
                  UploadId=uid, MultipartUpload={"Parts": never_uploaded})
     expect_error(s3.head_object, None, 404, Bucket=bucket, Key="ip")
@@ -118,9 +119,10 @@ def test_invalid_part(s3, bucket):
 def test_invalid_part_order(s3, bucket):
     mpu = s3.create_multipart_upload(Bucket=bucket, Key="order")
     uid = mpu["UploadId"]
-    parts = upload_parts(s3, bucket, "order", uid, [os.urandom(PART), b"last"])
+    parts = upload_parts(s3, bucket, "order", uid, [os.urandom(PART), os.urandom(PART), b"last"])
+    swapped = [parts[1], parts[0], parts[2]]  # every non-last part is big enough
     expect_error(s3.complete_multipart_upload, "InvalidPartOrder", 400, Bucket=bucket,
-                 Key="order", UploadId=uid, MultipartUpload={"Parts": list(reversed(parts))})
+                 Key="order", UploadId=uid, MultipartUpload={"Parts": swapped})
     expect_error(s3.head_object, None, 404, Bucket=bucket, Key="order")
     s3.abort_multipart_upload(Bucket=bucket, Key="order", UploadId=uid)
 

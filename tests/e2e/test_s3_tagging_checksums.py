@@ -43,11 +43,11 @@ def test_put_get_delete_object_tagging(s3, bucket):
     assert tagset(s3.get_object_tagging(Bucket=bucket, Key="t")) == {}
     s3.put_object_tagging(Bucket=bucket, Key="t", Tagging={"TagSet": [
         {"Key": "project", "Value": "latchkey"},
-        {"Key": "with space", "Value": "v=1&x y"},
+        {"Key": "with space", "Value": "v=1 x+y/z:@"},
         {"Key": "empty", "Value": ""},
     ]})
     assert tagset(s3.get_object_tagging(Bucket=bucket, Key="t")) == {
-        "project": "latchkey", "with space": "v=1&x y", "empty": ""}
+        "project": "latchkey", "with space": "v=1 x+y/z:@", "empty": ""}
     assert s3.get_object(Bucket=bucket, Key="t")["TagCount"] == 3
     # PutObjectTagging replaces the whole set
     s3.put_object_tagging(Bucket=bucket, Key="t", Tagging={"TagSet": [

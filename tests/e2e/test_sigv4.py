@@ -166,6 +166,34 @@ def test_unsupported_authorization_type(server, obj):
     assert_error(r, 400, "InvalidArgument")
 
 
+V2_NOT_SUPPORTED = "The authorization mechanism you have provided is not supported"
+
+
+def test_sigv2_header_rejected(server, obj):
+    # SigV2 ("AWS key:signature"): regions opened since 2014 answer 400 InvalidRequest
+    bucket, key = obj
+    date = s3util._dt.datetime.now(s3util._dt.timezone.utc).strftime("%a, %d %b %Y %H:%M:%S GMT")
+    sts = f"GET\n\n\n{date}\n/{bucket}/{key}"
+    sig = s3util.b64(s3util.hmac.new(server.secret_key.encode(), sts.encode(), "sha1").digest())
+    r = requests.get(f"{server.endpoint}/{bucket}/{key}", timeout=30,
+                     headers={"Date": date, "Authorization": f"AWS {server.access_key}:{sig}"})
+    assert_error(r, 400, "InvalidRequest")
+    assert V2_NOT_SUPPORTED in (s3util.error_message(r.content) or "")
+    assert b"top secret" not in r.content
+
+
+def test_sigv2_presigned_url_rejected(server, obj):
+    # what `aws s3 presign` (CLI v1) produces by default
+    bucket, key = obj
+    expires = int(time.time()) + 300
+    sts = f"GET\n\n\n{expires}\n/{bucket}/{key}"
+    sig = s3util.b64(s3util.hmac.new(server.secret_key.encode(), sts.encode(), "sha1").digest())
+    r = requests.get(f"{server.endpoint}/{bucket}/{key}", timeout=30, params={
+        "AWSAccessKeyId": server.access_key, "Signature": sig, "Expires": str(expires)})
+    assert_error(r, 400, "InvalidRequest")
+    assert b"top secret" not in r.content
+
+
 def test_malformed_authorization_header(server, obj):
     bucket, key = obj
     signed = server.sign("GET", f"/{bucket}/{key}")

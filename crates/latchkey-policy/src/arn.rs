@@ -15,6 +15,9 @@ pub(crate) enum ArnPattern {
     Whole(Pattern),
     /// `arn`, partition, service, region, account, resource.
     Segments(Box<[Pattern; 6]>),
+    /// The common case: the first five components are plain text (kept with
+    /// their five colons, `arn:aws:s3:::`), only the resource varies.
+    Prefixed { prefix: String, resource: Pattern },
 }
 
 impl ArnPattern {
@@ -43,7 +46,16 @@ impl ArnPattern {
         if segments.len() < 6 {
             return ArnPattern::Whole(Pattern::compile(&pattern::pieces(text, variables), true));
         }
-        let compiled: Vec<Pattern> = segments.iter().map(|s| Pattern::compile(s, true)).collect();
+        let mut compiled: Vec<Pattern> = segments.iter().map(|s| Pattern::compile(s, true)).collect();
+        if compiled[..5].iter().all(|p| p.as_exact().is_some()) {
+            let mut prefix = String::new();
+            for p in &compiled[..5] {
+                prefix.push_str(p.as_exact().unwrap_or_default());
+                prefix.push(':');
+            }
+            let resource = compiled.pop().expect("six segments");
+            return ArnPattern::Prefixed { prefix, resource };
+        }
         let array: [Pattern; 6] = compiled.try_into().expect("six segments");
         ArnPattern::Segments(Box::new(array))
     }
@@ -52,6 +64,10 @@ impl ArnPattern {
     pub(crate) fn matches(&self, value: &str, ctx: &dyn Resolve) -> bool {
         match self {
             ArnPattern::Whole(p) => p.matches(value, false, ctx),
+            ArnPattern::Prefixed { prefix, resource } => match value.strip_prefix(prefix.as_str()) {
+                Some(rest) => resource.matches(rest, false, ctx),
+                None => false,
+            },
             ArnPattern::Segments(segments) => {
                 let mut parts = value.splitn(6, ':');
                 for segment in segments.iter() {
@@ -73,6 +89,7 @@ impl ArnPattern {
         match self {
             ArnPattern::Whole(p) => p.is_any(),
             ArnPattern::Segments(segments) => segments[5].is_any(),
+            ArnPattern::Prefixed { resource, .. } => resource.is_any(),
         }
     }
 }

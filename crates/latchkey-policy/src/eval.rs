@@ -324,6 +324,10 @@ fn scan(
 /// Whether a statement applies to the request, and how directly it names the
 /// requester (statements without a Principal element name it directly).
 fn applies(ctx: &RequestContext, statement: &Statement, has_boundary: bool) -> Option<Grant> {
+    // Cheapest tests first: most statements fail on the action or resource.
+    if !statement.action_matches(&ctx.action, ctx) || !statement.resource_matches(&ctx.resource, ctx) {
+        return None;
+    }
     let grant = match statement.principal() {
         None => Grant::Direct,
         Some(PrincipalElement::Principal(set)) => set.grant_for(&ctx.principal)?,
@@ -340,10 +344,7 @@ fn applies(ctx: &RequestContext, statement: &Statement, has_boundary: bool) -> O
             Grant::Direct
         }
     };
-    let holds = statement.action_matches(&ctx.action, ctx)
-        && statement.resource_matches(&ctx.resource, ctx)
-        && statement.conditions().iter().all(|c| c.holds(ctx));
-    holds.then_some(grant)
+    statement.conditions().iter().all(|c| c.holds(ctx)).then_some(grant)
 }
 
 impl Decision {

@@ -104,6 +104,18 @@ pub(crate) struct Pattern {
     vars: Vec<(String, Option<String>)>,
     /// True when the pattern is exactly `*`.
     any: bool,
+    /// The common shapes, matched without the general algorithm.
+    shape: Shape,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum Shape {
+    /// Literal text only.
+    Exact(String),
+    /// Literal text followed by one `*`.
+    Prefix(String),
+    /// Anything else (or variables).
+    General,
 }
 
 impl Pattern {
@@ -148,7 +160,21 @@ impl Pattern {
         }
         push_lit(&mut tokens, &mut lit);
         let any = tokens == [Token::Star];
-        Pattern { tokens, vars, any }
+        let shape = match tokens.as_slice() {
+            [] => Shape::Exact(String::new()),
+            [Token::Lit(l)] => Shape::Exact(l.clone()),
+            [Token::Lit(l), Token::Star] => Shape::Prefix(l.clone()),
+            _ => Shape::General,
+        };
+        Pattern { tokens, vars, any, shape }
+    }
+
+    /// The pattern's text when it is plain literal text (no wildcards, no variables).
+    pub(crate) fn as_exact(&self) -> Option<&str> {
+        match &self.shape {
+            Shape::Exact(l) => Some(l),
+            _ => None,
+        }
     }
 
     pub(crate) fn literal(text: &str, wildcards: bool) -> Pattern {
@@ -169,7 +195,13 @@ impl Pattern {
         if self.any {
             return true;
         }
-        self.with_values(ctx, |values| glob(&self.tokens, values, text, ascii_ci)).unwrap_or(false)
+        match &self.shape {
+            Shape::Exact(l) => l.len() == text.len() && starts_with(text.as_bytes(), l.as_bytes(), ascii_ci),
+            Shape::Prefix(l) => starts_with(text.as_bytes(), l.as_bytes(), ascii_ci),
+            Shape::General => {
+                self.with_values(ctx, |values| glob(&self.tokens, values, text, ascii_ci)).unwrap_or(false)
+            }
+        }
     }
 
     /// The pattern's text with variables substituted (for operators that

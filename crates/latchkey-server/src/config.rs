@@ -19,6 +19,43 @@ pub enum Command {
     /// Manage accounts on a running server (operator only).
     #[command(subcommand)]
     Account(AccountCommand),
+    /// Manage the session-token key ring in a data directory.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+    /// Role administration on a running server.
+    #[command(subcommand)]
+    Role(RoleCommand),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum KeysCommand {
+    /// List the key ring (newest seals new tokens).
+    List(DataDirArg),
+    /// Add a key; new sessions are sealed with it, older ones stay valid.
+    Rotate(DataDirArg),
+    /// Remove a key: every session sealed under it stops working.
+    Retire {
+        id: u32,
+        #[command(flatten)]
+        data: DataDirArg,
+    },
+}
+
+#[derive(Args, Debug)]
+pub struct DataDirArg {
+    #[arg(long, env = "LATCHKEY_DATA_DIR", default_value = "latchkey-data")]
+    pub data_dir: PathBuf,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum RoleCommand {
+    /// Revoke every session of ROLE issued before now (AWS's
+    /// AWSRevokeOlderSessions inline policy).
+    RevokeSessions {
+        role: String,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
 }
 
 #[derive(Subcommand, Debug)]

@@ -1,7 +1,7 @@
 use clap::Parser;
 use latchkey_server::admin_client;
 use latchkey_server::bootstrap::{self, RootKeyInput};
-use latchkey_server::config::{AccountCommand, Cli, Command};
+use latchkey_server::config::{AccountCommand, Cli, Command, KeysCommand, RoleCommand};
 use latchkey_server::state::ServiceConfig;
 
 fn init_logging(format: &str) {
@@ -63,6 +63,29 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Account(cmd) => account_command(cmd).await,
+        Command::Keys(cmd) => keys_command(cmd),
+        Command::Role(RoleCommand::RevokeSessions { role, client }) => {
+            let creds = admin_client::credentials_from_environment()?;
+            let now = time::OffsetDateTime::now_utc();
+            let doc = latchkey_server::sessions::revoke_older_sessions_policy(now);
+            admin_client::call(
+                &client.endpoint_url,
+                &creds,
+                &[
+                    ("Action", "PutRolePolicy"),
+                    ("Version", "2010-05-08"),
+                    ("RoleName", &role),
+                    ("PolicyName", "AWSRevokeOlderSessions"),
+                    ("PolicyDocument", &doc),
+                ],
+            )
+            .await?;
+            println!(
+                "Sessions of role {role} issued before {} are revoked.",
+                latchkey_server::iam::entities::timestamp(now)
+            );
+            Ok(())
+        }
     }
 }
 
@@ -105,6 +128,40 @@ async fn account_command(cmd: AccountCommand) -> anyhow::Result<()> {
                     println!("{i}  {n}");
                 }
             }
+        }
+    }
+    Ok(())
+}
+
+fn keys_command(cmd: KeysCommand) -> anyhow::Result<()> {
+    use latchkey_storage::MetadataStore;
+    let dir = match &cmd {
+        KeysCommand::List(d) | KeysCommand::Rotate(d) => d.data_dir.clone(),
+        KeysCommand::Retire { data, .. } => data.data_dir.clone(),
+    };
+    if !dir.join("metadata.sqlite3").exists() {
+        anyhow::bail!("no latchkey data directory at {}", dir.display());
+    }
+    let meta = latchkey_storage::SqliteMetadata::open(&dir)?;
+    match cmd {
+        KeysCommand::List(_) => {
+            let keys = meta.list_token_keys()?;
+            for (i, (id, _)) in keys.iter().enumerate() {
+                println!("{id}{}", if i + 1 == keys.len() { "  (current)" } else { "" });
+            }
+        }
+        KeysCommand::Rotate(_) => {
+            let id = latchkey_server::sessions::rotate(&meta)?;
+            println!("added session key {id}; new sessions are sealed with it");
+        }
+        KeysCommand::Retire { id, .. } => {
+            if meta.list_token_keys()?.len() <= 1 {
+                anyhow::bail!("refusing to retire the only session key (rotate first)");
+            }
+            if !meta.retire_token_key(id)? {
+                anyhow::bail!("no session key {id}");
+            }
+            println!("retired session key {id}; sessions sealed with it no longer work");
         }
     }
     Ok(())

@@ -74,6 +74,21 @@ impl TokenKeys {
     }
 }
 
+/// AWS's "Revoke active sessions" policy: deny everything to sessions whose
+/// token was issued before `now`.
+pub fn revoke_older_sessions_policy(now: time::OffsetDateTime) -> String {
+    serde_json::json!({
+        "Version": "2012-10-17",
+        "Statement": [{
+            "Effect": "Deny",
+            "Action": ["*"],
+            "Resource": ["*"],
+            "Condition": {"DateLessThan": {"aws:TokenIssueTime": crate::iam::entities::timestamp(now)}}
+        }]
+    })
+    .to_string()
+}
+
 /// A temporary access key id: `ASIA` and 16 base32 characters.
 pub fn new_temporary_access_key_id() -> String {
     const BASE32: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";

@@ -49,6 +49,10 @@ fn action_resource(action: &str, req: &IamRequest) -> (String, String) {
     let p = req.params;
     let name = |k: &str| p.get(k).unwrap_or("*").to_string();
     let resource = match action {
+        // Listing actions name the path being listed.
+        "ListUsers" => format!("arn:aws:iam::{acct}:user{}", p.get("PathPrefix").unwrap_or("/")),
+        "ListGroups" => format!("arn:aws:iam::{acct}:group{}", p.get("PathPrefix").unwrap_or("/")),
+        "ListRoles" => format!("arn:aws:iam::{acct}:role{}", p.get("PathPrefix").unwrap_or("/")),
         a if a.contains("User") || a.contains("AccessKey") || a == "GetUser" => {
             let user = p.get("UserName").map(str::to_string).unwrap_or_else(|| match &req.caller.kind {
                 PrincipalKind::User(n) => n.clone(),

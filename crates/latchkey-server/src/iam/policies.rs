@@ -100,6 +100,10 @@ fn not_attachable(policy_arn: &str) -> S3Error {
 
 /// Resolves a policy ARN in `account`'s view.
 fn find_policy(tx: &mut dyn IamTx, account: &str, policy_arn: &str) -> S3Result<PolicyView> {
+    let parts: Vec<&str> = policy_arn.splitn(6, ':').collect();
+    if parts.len() != 6 || parts[0] != "arn" || parts[2] != "iam" || !parts[5].starts_with("policy/") {
+        return Err(S3Error::msg(ErrorCode::InvalidInput, format!("ARN {policy_arn} is not valid.")));
+    }
     if let Some(name) = policy_arn.strip_prefix(AWS_POLICY_PREFIX) {
         return aws_policy(name.rsplit('/').next().unwrap_or(name)).ok_or_else(|| not_attachable(policy_arn));
     }
@@ -367,6 +371,18 @@ pub async fn handle(state: &Arc<AppState>, req: &IamRequest<'_>, action: &str) -
             let policy_arn = p.required("PolicyArn")?.to_string();
             let version_id =
                 if action == "ListPolicyVersions" { None } else { Some(p.required("VersionId")?.to_string()) };
+            if let Some(v) = &version_id {
+                // AWS's pattern for version ids: v[1-9][0-9]*(\.[A-Za-z0-9-]*)?
+                let digits = v.strip_prefix('v').map(|r| r.split('.').next().unwrap_or(""));
+                let ok = digits
+                    .is_some_and(|d| !d.is_empty() && !d.starts_with('0') && d.bytes().all(|b| b.is_ascii_digit()));
+                if !ok {
+                    return Err(S3Error::msg(
+                        ErrorCode::ValidationError,
+                        format!("1 validation error detected: Value '{v}' at 'versionId' failed to satisfy constraint: Member must satisfy regular expression pattern: v[1-9][0-9]*(\\.[A-Za-z0-9-]*)?"),
+                    ));
+                }
+            }
             let acct = account.clone();
             let act = action.to_string();
             let policy = transact(state, &account, move |tx| {
@@ -497,6 +513,11 @@ pub async fn handle(state: &Arc<AppState>, req: &IamRequest<'_>, action: &str) -
             })
             .await?;
             let mut x = req.xml(action);
+            let filter = p.get("EntityFilter").unwrap_or("");
+            let want = |kind: &str| filter.is_empty() || filter == kind;
+            let groups: Vec<Group> = if want("Group") { groups } else { vec![] };
+            let users: Vec<User> = if want("User") { users } else { vec![] };
+            let roles: Vec<Role> = if want("Role") { roles } else { vec![] };
             x.w().open("PolicyGroups");
             for g in &groups {
                 x.w().open("member").elem("GroupName", &g.name).elem("GroupId", &g.id).close();
@@ -647,6 +668,27 @@ async fn account_authorization_details(
         ))
     })
     .await?;
+    // Filter: any of User, Role, Group, LocalManagedPolicy, AWSManagedPolicy.
+    let filter: Vec<&str> = req.params.members("Filter");
+    let want = |k: &str| filter.is_empty() || filter.contains(&k);
+    let users = if want("User") { users } else { vec![] };
+    let groups = if want("Group") { groups } else { vec![] };
+    let roles = if want("Role") { roles } else { vec![] };
+    let mut views: Vec<PolicyView> = Vec::new();
+    if want("AWSManagedPolicy") {
+        views.extend(aws_managed_policies().into_iter().filter_map(|(n, _, _)| aws_policy(n)));
+    }
+    if want("LocalManagedPolicy") {
+        views.extend(policies.into_iter().map(|pol| PolicyView {
+            arn: arn(&acct, "policy", &pol.path, &pol.name),
+            policy: pol,
+            aws_managed: false,
+        }));
+    }
+    let acct2 = account.to_string();
+    let arns: Vec<String> = views.iter().map(|v| v.arn.clone()).collect();
+    let counts: Vec<(usize, usize)> =
+        transact(state, &acct2, move |tx| arns.iter().map(|a| usage_counts(tx, a)).collect()).await?;
     let mut x = req.xml("GetAccountAuthorizationDetails");
     let inline_list = |x: &mut QueryXml, tag: &'static str, inline: &std::collections::BTreeMap<String, String>| {
         x.w().open(tag);
@@ -710,20 +752,23 @@ async fn account_authorization_details(
         x.w().close();
     }
     x.w().close().open("Policies");
-    for pol in &policies {
+    for (v, (attached, boundaries)) in views.iter().zip(&counts) {
+        let pol = &v.policy;
         x.w()
             .open("member")
             .elem("PolicyName", &pol.name)
             .elem("PolicyId", &pol.id)
-            .elem("Arn", arn(&acct, "policy", &pol.path, &pol.name))
+            .elem("Arn", &v.arn)
             .elem("Path", &pol.path)
             .elem("DefaultVersionId", &pol.default_version)
+            .elem("AttachmentCount", attached.to_string())
+            .elem("PermissionsBoundaryUsageCount", boundaries.to_string())
             .elem("IsAttachable", "true")
             .elem("CreateDate", &pol.created)
             .elem("UpdateDate", &pol.updated)
             .open("PolicyVersionList");
-        for v in pol.versions.iter().rev() {
-            write_version(&mut x, "member", pol, v, true);
+        for ver in pol.versions.iter().rev() {
+            write_version(&mut x, "member", pol, ver, true);
         }
         x.w().close().close();
     }
