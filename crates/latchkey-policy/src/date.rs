@@ -12,6 +12,9 @@ const NANOS: i128 = 1_000_000_000;
 /// (`2020`, `2020-01`, `2020-01-02`, `2020-01-02T03:04`, `...:05`,
 /// `...:05.123456789`, with `Z`, `+hh`, `+hh:mm` or `-hh:mm`; no zone means UTC).
 pub(crate) fn parse(text: &str) -> Option<Instant> {
+    if let Some(instant) = canonical(text.as_bytes()) {
+        return Some(instant);
+    }
     let lower = text.trim();
     if lower.is_empty() {
         return None;
@@ -26,6 +29,32 @@ pub(crate) fn parse(text: &str) -> Option<Instant> {
         return Some(secs as i128 * NANOS);
     }
     iso8601(lower)
+}
+
+/// The form requests carry (`aws:CurrentTime`, `aws:TokenIssueTime`):
+/// `YYYY-MM-DDThh:mm:ssZ`, read without splitting.
+fn canonical(b: &[u8]) -> Option<Instant> {
+    if b.len() != 20 || b[4] != b'-' || b[7] != b'-' || b[10] != b'T' || b[13] != b':' || b[16] != b':' || b[19] != b'Z'
+    {
+        return None;
+    }
+    let num = |range: std::ops::Range<usize>| -> Option<i64> {
+        let mut v = 0i64;
+        for &c in &b[range] {
+            if !c.is_ascii_digit() {
+                return None;
+            }
+            v = v * 10 + i64::from(c - b'0');
+        }
+        Some(v)
+    };
+    let (year, month, day) = (num(0..4)?, num(5..7)?, num(8..10)?);
+    let (hour, minute, second) = (num(11..13)?, num(14..16)?, num(17..19)?);
+    if !(1..=12).contains(&month) || !(1..=31).contains(&day) || hour > 23 || minute > 59 || second > 59 {
+        return None;
+    }
+    let seconds = days_from_civil(year, month, day) * 86_400 + hour * 3600 + minute * 60 + second;
+    Some(seconds as i128 * NANOS)
 }
 
 fn iso8601(text: &str) -> Option<Instant> {

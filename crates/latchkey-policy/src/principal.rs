@@ -57,9 +57,9 @@ impl PrincipalSet {
         match value {
             Json::String(s) if s == "*" => {
                 set.aws.push(AwsPrincipal::Any);
-                return Ok(set);
+                Ok(set)
             }
-            Json::String(s) => return Err(format!("\"{s}\"")),
+            Json::String(s) => Err(format!("\"{s}\"")),
             Json::Object(members) if !members.is_empty() => {
                 for (kind, entries) in members {
                     let list: Vec<&str> = match entries {

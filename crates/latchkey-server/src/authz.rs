@@ -154,6 +154,28 @@ impl Caller {
         Ok(Caller { principal: Some(p), engine_principal, identity, boundary, session, keys })
     }
 
+    /// A caller made of given policies, for the policy simulator.
+    pub fn for_simulation(
+        engine_principal: policy::Principal,
+        identity: Vec<(PolicyId, Arc<Policy>)>,
+        boundary: Option<Arc<Policy>>,
+        keys: ContextKeys,
+    ) -> Caller {
+        Caller {
+            principal: None,
+            engine_principal,
+            identity,
+            boundary: boundary
+                .map(|b| (PolicyId::new(PolicySource::Boundary("PermissionsBoundaryPolicyInputList.1".into())), b)),
+            session: vec![],
+            keys,
+        }
+    }
+
+    pub fn has_boundary(&self) -> bool {
+        self.boundary.is_some()
+    }
+
     /// A caller for internal tests: the root of `account`.
     pub fn root_for_tests(account: &str) -> Caller {
         Caller {
@@ -172,9 +194,66 @@ impl Caller {
     }
 }
 
+/// The caller SimulatePrincipalPolicy evaluates: the user, group or role
+/// named by `source_arn`, with `extra` identity policies added and
+/// `boundary` replacing its permissions boundary if given.
+pub async fn simulation_caller(
+    state: &Arc<AppState>,
+    account: &str,
+    source_arn: &str,
+    extra: Vec<(PolicyId, Arc<Policy>)>,
+    boundary: Option<Arc<Policy>>,
+) -> S3Result<Caller> {
+    let prefix = format!("arn:aws:iam::{account}:");
+    let rest = source_arn.strip_prefix(&prefix).ok_or_else(|| {
+        S3Error::msg(
+            ErrorCode::InvalidInput,
+            format!("Invalid ARN {source_arn}: it must be a user, group or role of this account"),
+        )
+    })?;
+    let name = rest.rsplit('/').next().unwrap_or_default().to_string();
+    let (principal, mut identity, own_boundary) = if rest.starts_with("user/") {
+        let id = load_identity(state, account, Entity::User(name)).await.map_err(|_| no_such_source(source_arn))?;
+        (policy::Principal::user(account, &id.path, &id.name, &id.unique_id), id.policies, id.boundary)
+    } else if rest.starts_with("role/") {
+        let id = load_identity(state, account, Entity::Role(name)).await.map_err(|_| no_such_source(source_arn))?;
+        (
+            policy::Principal::assumed_role(account, &id.path, &id.name, "simulation", &id.unique_id),
+            id.policies,
+            id.boundary,
+        )
+    } else if rest.starts_with("group/") {
+        let id = load_identity(state, account, Entity::Group(name)).await.map_err(|_| no_such_source(source_arn))?;
+        (policy::Principal::user(account, "/", "group-member", "AIDASIMULATION"), id.policies, None)
+    } else {
+        return Err(S3Error::msg(
+            ErrorCode::InvalidInput,
+            format!("Invalid ARN {source_arn}: it must be a user, group or role"),
+        ));
+    };
+    identity.extend(extra);
+    let boundary = match boundary {
+        Some(b) => Some((PolicyId::new(PolicySource::Boundary("PermissionsBoundaryPolicyInputList.1".into())), b)),
+        None => own_boundary,
+    };
+    Ok(Caller {
+        principal: None,
+        engine_principal: principal,
+        identity,
+        boundary,
+        session: vec![],
+        keys: ContextKeys::new(),
+    })
+}
+
+fn no_such_source(arn: &str) -> S3Error {
+    S3Error::msg(ErrorCode::NoSuchEntity, format!("The entity {arn} cannot be found."))
+}
+
 enum Entity {
     User(String),
     Role(String),
+    Group(String),
 }
 
 /// An IAM user's or role's policies and attributes.
@@ -215,6 +294,13 @@ async fn load_identity(state: &Arc<AppState>, account: &str, entity: Entity) -> 
                 }
                 let tags = user.tags.iter().map(|t| (t.key.clone(), t.value.clone())).collect();
                 Ok((user.name, user.path, user.id, tags, sources, user.boundary, policies))
+            }
+            Entity::Group(name) => {
+                let group: Group =
+                    crate::iam::load(tx, IamKind::Group, name)?.ok_or_else(|| S3Error::new(ErrorCode::NoSuchEntity))?;
+                let sources =
+                    vec![(arn(&acct, "group", &group.path, &group.name), group.inline.clone(), group.attached.clone())];
+                Ok((group.name, group.path, group.id, vec![], sources, None, policies))
             }
             Entity::Role(name) => {
                 // A deleted role's sessions lose every permission.

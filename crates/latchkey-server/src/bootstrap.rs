@@ -69,7 +69,22 @@ fn validate_root_input(k: &RootKeyInput) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The master key: `LATCHKEY_MASTER_KEY` (64 hex digits or base64 of 32
+/// bytes) when set — so it can live in a secret store rather than next to
+/// the data — else `<data-dir>/master.key`, created on first start.
 fn load_or_create_master_key(dir: &Path) -> anyhow::Result<MasterKey> {
+    if let Ok(v) = std::env::var("LATCHKEY_MASTER_KEY") {
+        let v = v.trim();
+        let bytes = hex::decode(v)
+            .ok()
+            .filter(|b| b.len() == 32)
+            .or_else(|| {
+                use base64::Engine;
+                base64::engine::general_purpose::STANDARD.decode(v).ok().filter(|b| b.len() == 32)
+            })
+            .ok_or_else(|| anyhow::anyhow!("LATCHKEY_MASTER_KEY must be 32 bytes as 64 hex digits or base64"))?;
+        return Ok(MasterKey::from_bytes(&bytes)?);
+    }
     let path = dir.join("master.key");
     match std::fs::read(&path) {
         Ok(bytes) => MasterKey::from_bytes(&bytes).context("master.key is corrupt (expected 32 bytes)"),

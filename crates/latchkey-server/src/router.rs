@@ -75,6 +75,9 @@ pub enum Endpoint {
     GetBucketVersioning { bucket: String },
     ListObjects { bucket: String },
     GetBucketPolicy { bucket: String },
+    GetPublicAccessBlock { bucket: String },
+    PutPublicAccessBlock { bucket: String },
+    DeletePublicAccessBlock { bucket: String },
     PutBucketPolicy { bucket: String },
     DeleteBucketPolicy { bucket: String },
     GetBucketPolicyStatus { bucket: String },
@@ -116,7 +119,6 @@ const UNSUPPORTED_SUBRESOURCES: &[&str] = &[
     "notification",
     "object-lock",
     "ownershipControls",
-    "publicAccessBlock",
     "replication",
     "requestPayment",
     "restore",
@@ -140,6 +142,8 @@ impl Endpoint {
             HeadBucket { .. } | ListObjects { .. } | ListObjectsV2 { .. } => "s3:ListBucket",
             ListObjectVersions { .. } => "s3:ListBucketVersions",
             GetBucketPolicy { .. } => "s3:GetBucketPolicy",
+            GetPublicAccessBlock { .. } => "s3:GetBucketPublicAccessBlock",
+            PutPublicAccessBlock { .. } | DeletePublicAccessBlock { .. } => "s3:PutBucketPublicAccessBlock",
             PutBucketPolicy { .. } => "s3:PutBucketPolicy",
             DeleteBucketPolicy { .. } => "s3:DeleteBucketPolicy",
             GetBucketPolicyStatus { .. } => "s3:GetBucketPolicyStatus",
@@ -178,6 +182,9 @@ impl Endpoint {
             | ListObjectsV2 { bucket }
             | ListObjectVersions { bucket }
             | GetBucketPolicy { bucket }
+            | GetPublicAccessBlock { bucket }
+            | PutPublicAccessBlock { bucket }
+            | DeletePublicAccessBlock { bucket }
             | PutBucketPolicy { bucket }
             | DeleteBucketPolicy { bucket }
             | GetBucketPolicyStatus { bucket }
@@ -215,6 +222,9 @@ impl Endpoint {
             | ListObjectsV2 { bucket }
             | ListObjectVersions { bucket }
             | GetBucketPolicy { bucket }
+            | GetPublicAccessBlock { bucket }
+            | PutPublicAccessBlock { bucket }
+            | DeletePublicAccessBlock { bucket }
             | PutBucketPolicy { bucket }
             | DeleteBucketPolicy { bucket }
             | GetBucketPolicyStatus { bucket }
@@ -274,6 +284,9 @@ pub fn route(method: &Method, target: Target, q: &Query, has_copy_source: bool) 
         }
         return match *method {
             Method::PUT if q.has("policy") => Ok(PutBucketPolicy { bucket }),
+            Method::GET if q.has("publicAccessBlock") => Ok(GetPublicAccessBlock { bucket }),
+            Method::PUT if q.has("publicAccessBlock") => Ok(PutPublicAccessBlock { bucket }),
+            Method::DELETE if q.has("publicAccessBlock") => Ok(DeletePublicAccessBlock { bucket }),
             Method::GET if q.has("policy") => Ok(GetBucketPolicy { bucket }),
             Method::DELETE if q.has("policy") => Ok(DeleteBucketPolicy { bucket }),
             Method::GET if q.has("policyStatus") => Ok(GetBucketPolicyStatus { bucket }),

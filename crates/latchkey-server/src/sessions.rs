@@ -89,10 +89,44 @@ pub fn revoke_older_sessions_policy(now: time::OffsetDateTime) -> String {
     .to_string()
 }
 
-/// A temporary access key id: `ASIA` and 16 base32 characters.
-pub fn new_temporary_access_key_id() -> String {
-    const BASE32: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
-    let mut rng = rand::rngs::OsRng;
-    let tail: String = (0..16).map(|_| BASE32[rng.gen_range(0..BASE32.len())] as char).collect();
+const BASE32: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+
+/// A temporary access key id: `ASIA` and 16 base32 characters carrying 80
+/// bits — the account number (40 bits) and 40 random bits — so that, as
+/// with AWS's key ids, GetAccessKeyInfo can tell the account from the id.
+pub fn new_temporary_access_key_id(account: &str) -> String {
+    let acct: u64 = account.parse().unwrap_or(0) & ((1 << 40) - 1);
+    let random: u64 = rand::rngs::OsRng.gen::<u64>() & ((1 << 40) - 1);
+    let bits: u128 = ((acct as u128) << 40) | random as u128;
+    let tail: String = (0..16).rev().map(|i| BASE32[((bits >> (i * 5)) & 31) as usize] as char).collect();
     format!("ASIA{tail}")
+}
+
+/// The account a temporary access key id was issued in.
+pub fn account_of_temporary_key(key_id: &str) -> Option<String> {
+    let tail = key_id.strip_prefix("ASIA")?;
+    if tail.len() != 16 {
+        return None;
+    }
+    let mut bits: u128 = 0;
+    for c in tail.bytes() {
+        let v = BASE32.iter().position(|b| *b == c)? as u128;
+        bits = (bits << 5) | v;
+    }
+    Some(format!("{:012}", (bits >> 40) as u64))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn temporary_key_ids_carry_their_account() {
+        let id = new_temporary_access_key_id("123456789012");
+        assert_eq!(id.len(), 20);
+        assert!(id.starts_with("ASIA"));
+        assert_eq!(account_of_temporary_key(&id).as_deref(), Some("123456789012"));
+        assert_ne!(new_temporary_access_key_id("123456789012"), id);
+        assert_eq!(account_of_temporary_key("ASIA!!"), None);
+    }
 }

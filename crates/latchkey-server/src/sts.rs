@@ -48,9 +48,23 @@ fn check_name(value: &str, field: &str, min: usize, max: usize) -> S3Result<()> 
     Ok(())
 }
 
-fn duration(params: &Params, min: i64, max: i64, default: i64) -> S3Result<i64> {
+/// Why a session's length is capped, which decides what exceeding it means.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Cap {
+    /// The role's MaxSessionDuration: exceeding it is an error.
+    Role,
+    /// Role chaining's one hour: exceeding it is an error.
+    Chained,
+    /// The API's own maximum (129600 for GetSessionToken/GetFederationToken).
+    Api,
+    /// Root sessions: longer requests "default to one hour".
+    Root,
+}
+
+fn duration(params: &Params, min: i64, max: i64, default: i64, cap: Cap) -> S3Result<i64> {
+    let api_max = 129_600;
     match params.get("DurationSeconds") {
-        None => Ok(default),
+        None => Ok(default.min(max)),
         Some(v) => {
             let n: i64 = v.parse().map_err(|_| field_error(v, "durationSeconds", "Member must be a number"))?;
             if n < min {
@@ -60,17 +74,26 @@ fn duration(params: &Params, min: i64, max: i64, default: i64) -> S3Result<i64> 
                     &format!("Member must have value greater than or equal to {min}"),
                 ));
             }
-            if n > max {
-                return Err(validation(format!(
-                    "The requested DurationSeconds exceeds the {} set for this role.",
-                    if max == CHAINED_MAX {
-                        "1 hour session limit for roles assumed by role chaining"
-                    } else {
-                        "MaxSessionDuration"
-                    }
-                )));
+            match cap {
+                Cap::Root if n <= api_max => return Ok(n.min(max)),
+                Cap::Role if n > max => {
+                    return Err(validation("The requested DurationSeconds exceeds the MaxSessionDuration set for this role."))
+                }
+                Cap::Chained if n > max => {
+                    return Err(validation(
+                        "The requested DurationSeconds exceeds the 1 hour session limit for roles assumed by role chaining.",
+                    ))
+                }
+                _ => {}
             }
-            Ok(n)
+            if n > api_max.max(max) || (cap == Cap::Api && n > max) {
+                return Err(field_error(
+                    v,
+                    "durationSeconds",
+                    &format!("Member must have value less than or equal to {}", api_max.max(max)),
+                ));
+            }
+            Ok(n.min(max))
         }
     }
 }
@@ -138,6 +161,21 @@ fn issue(state: &AppState, claims: &SessionClaims) -> S3Result<(String, String)>
 
 pub async fn handle(state: &Arc<AppState>, req: StsRequest<'_>) -> S3Result<HttpResponse> {
     let action = req.params.get("Action").ok_or_else(|| S3Error::new(ErrorCode::MissingAction))?.to_string();
+    // What temporary credentials may call (STS API Reference, "Permissions"
+    // of GetFederationToken and GetSessionToken).
+    if let Some(s) = &req.caller.session {
+        let allowed = match &s.subject {
+            SessionSubject::FederatedUser { .. } => action == "GetCallerIdentity",
+            SessionSubject::SessionUser { .. } => matches!(action.as_str(), "GetCallerIdentity" | "AssumeRole"),
+            SessionSubject::AssumedRole { .. } => true,
+        };
+        if !allowed {
+            return Err(S3Error::msg(
+                ErrorCode::AccessDenied,
+                format!("Cannot call {action} with session credentials of this kind"),
+            ));
+        }
+    }
     match action.as_str() {
         "GetCallerIdentity" => get_caller_identity(state, &req).await,
         "AssumeRole" => assume_role(state, &req).await,
@@ -222,6 +260,9 @@ async fn assume_role(state: &Arc<AppState>, req: &StsRequest<'_>) -> S3Result<Ht
                 "The specified transitive tag key must be included in the requested tags.",
             ));
         }
+    }
+    if req.caller.kind == PrincipalKind::AccountRoot {
+        return Err(S3Error::msg(ErrorCode::AccessDenied, "Roles may not be assumed by root accounts."));
     }
     let (role_account, role_name) = parse_role_arn(&role_arn)?;
     let rn = role_name.clone();
@@ -310,7 +351,7 @@ async fn assume_role(state: &Arc<AppState>, req: &StsRequest<'_>) -> S3Result<Ht
     }
 
     let max = if chained { CHAINED_MAX } else { role.max_session_duration as i64 };
-    let secs = duration(p, 900, max, 3600.min(max))?;
+    let secs = duration(p, 900, max, 3600, if chained { Cap::Chained } else { Cap::Role })?;
     let packed = packed_policy_percent(policy.as_deref(), policy_arns.len(), &tags);
     if packed > 100 {
         return Err(S3Error::msg(
@@ -319,7 +360,7 @@ async fn assume_role(state: &Arc<AppState>, req: &StsRequest<'_>) -> S3Result<Ht
         ));
     }
     let now = req.now.unix_timestamp();
-    let key_id = new_temporary_access_key_id();
+    let key_id = new_temporary_access_key_id(&role_account);
     let claims = SessionClaims {
         access_key_id: key_id.clone(),
         account_id: role_account.clone(),
@@ -362,12 +403,12 @@ fn get_session_token(state: &Arc<AppState>, req: &StsRequest<'_>) -> S3Result<Ht
         PrincipalKind::User(n) => Some(n.clone()),
         _ => None,
     };
-    let resource = c.arn();
-    authorize(req.gate, &AccessRequest::new("sts:GetSessionToken", &resource, Some(&c.account_id)))?;
-    let max = if user.is_none() { 3600 } else { 129_600 };
-    let secs = duration(req.params, 900, max, if user.is_none() { 3600 } else { 43_200 })?;
+    // GetSessionToken needs no permission and policies cannot deny it (IAM
+    // User Guide, "Permissions for GetSessionToken").
+    let (max, cap) = if user.is_none() { (3600, Cap::Root) } else { (129_600, Cap::Api) };
+    let secs = duration(req.params, 900, max, 43_200, cap)?;
     let now = req.now.unix_timestamp();
-    let key_id = new_temporary_access_key_id();
+    let key_id = new_temporary_access_key_id(&c.account_id);
     let claims = SessionClaims {
         access_key_id: key_id.clone(),
         account_id: c.account_id.clone(),
@@ -406,8 +447,8 @@ fn get_federation_token(state: &Arc<AppState>, req: &StsRequest<'_>) -> S3Result
     if !tags.is_empty() {
         authorize(req.gate, &AccessRequest::new("sts:TagSession", &resource, Some(&c.account_id)))?;
     }
-    let max = if parent_user.is_none() { 3600 } else { 129_600 };
-    let secs = duration(req.params, 900, max, if parent_user.is_none() { 3600 } else { 43_200 })?;
+    let (max, cap) = if parent_user.is_none() { (3600, Cap::Root) } else { (129_600, Cap::Api) };
+    let secs = duration(req.params, 900, max, 43_200, cap)?;
     let packed = packed_policy_percent(policy.as_deref(), policy_arns.len(), &tags);
     if packed > 100 {
         return Err(S3Error::msg(
@@ -416,7 +457,7 @@ fn get_federation_token(state: &Arc<AppState>, req: &StsRequest<'_>) -> S3Result
         ));
     }
     let now = req.now.unix_timestamp();
-    let key_id = new_temporary_access_key_id();
+    let key_id = new_temporary_access_key_id(&c.account_id);
     let claims = SessionClaims {
         access_key_id: key_id.clone(),
         account_id: c.account_id.clone(),
@@ -447,6 +488,8 @@ async fn get_access_key_info(state: &Arc<AppState>, req: &StsRequest<'_>) -> S3R
     let key_id = req.params.required("AccessKeyId")?.to_string();
     let account = if req.caller.access_key_id == key_id {
         Some(req.caller.account_id.clone())
+    } else if key_id.starts_with("ASIA") {
+        crate::sessions::account_of_temporary_key(&key_id)
     } else {
         let id = key_id.clone();
         state.meta(move |m| m.get_access_key(&id)).await?.map(|r| r.account_id)

@@ -6,6 +6,7 @@ pub mod entities;
 mod policies;
 pub mod query;
 mod roles;
+mod simulate;
 mod users;
 
 use crate::auth::{Principal, PrincipalKind};
@@ -76,6 +77,24 @@ pub async fn handle(state: &Arc<AppState>, req: IamRequest<'_>) -> S3Result<Http
     if action == "CreateAccount" || action == "ListAccounts" {
         return accounts::handle(state, &req, &action).await;
     }
+    // Federation sessions never call IAM; GetSessionToken sessions only with
+    // MFA (STS API Reference, GetFederationToken and GetSessionToken).
+    if let Some(s) = &req.caller.session {
+        let allowed = match &s.subject {
+            latchkey_token::SessionSubject::FederatedUser { .. } => false,
+            latchkey_token::SessionSubject::SessionUser { .. } => s.mfa_authenticated_at.is_some(),
+            latchkey_token::SessionSubject::AssumedRole { .. } => true,
+        };
+        if !allowed {
+            return Err(S3Error::msg(
+                ErrorCode::AccessDenied,
+                format!(
+                    "{} is not authorized to perform: iam:{action} with these temporary credentials",
+                    req.caller.arn()
+                ),
+            ));
+        }
+    }
     let (iam_action, resource) = action_resource(&action, &req);
     authorize(req.gate, &AccessRequest::new(&iam_action, &resource, Some(req.account())))?;
     match action.as_str() {
@@ -99,6 +118,7 @@ pub async fn handle(state: &Arc<AppState>, req: IamRequest<'_>) -> S3Result<Http
         | "TagUser"
         | "UntagUser"
         | "ListUserTags" => users::handle(state, &req, &action).await,
+        "SimulatePrincipalPolicy" | "SimulateCustomPolicy" => simulate::handle(state, &req, &action).await,
         "CreateRole"
         | "GetRole"
         | "ListRoles"

@@ -262,6 +262,12 @@ pub async fn put_policy(state: &Arc<AppState>, req: &mut S3Request, b: &Bucket) 
             }
         }
     }
+    if is_public(&policy) && public_access_block(state, &b.name).await?.block_public_policy {
+        return Err(S3Error::msg(
+            ErrorCode::AccessDenied,
+            "User is not authorized to perform: s3:PutBucketPolicy because public policies are blocked by the BlockPublicPolicy block public access setting.",
+        ));
+    }
     let (n, d) = (b.name.clone(), doc.to_string());
     state.meta(move |m| m.put_bucket_config(&n, "policy", Some(&d))).await?;
     Ok(response::status(StatusCode::NO_CONTENT))
@@ -295,13 +301,87 @@ pub async fn get_policy_status(state: &Arc<AppState>, b: &Bucket) -> S3Result<Ht
         .await?
         .ok_or_else(|| S3Error::new(ErrorCode::NoSuchBucketPolicy).with("BucketName", b.name.clone()))?;
     let policy = state.policy_cache.get(&doc, latchkey_policy::PolicyKind::Resource)?;
-    let public = policy.statements().iter().any(|s| {
+    let public = is_public(&policy);
+    let mut w = XmlWriter::new("PolicyStatus", Some(S3_NS));
+    w.elem("IsPublic", public.to_string());
+    Ok(response::xml(StatusCode::OK, w.finish()))
+}
+
+/// A policy is public when some statement allows anyone (`*`) without a
+/// condition that narrows who (S3's "The meaning of public").
+pub fn is_public(policy: &latchkey_policy::Policy) -> bool {
+    policy.statements().iter().any(|s| {
         s.effect() == latchkey_policy::Effect::Allow
             && s.conditions().is_empty()
             && matches!(s.principal(), Some(latchkey_policy::PrincipalElement::Principal(set))
                 if set.aws.contains(&latchkey_policy::AwsPrincipal::Any))
-    });
-    let mut w = XmlWriter::new("PolicyStatus", Some(S3_NS));
-    w.elem("IsPublic", public.to_string());
-    Ok(response::xml(StatusCode::OK, w.finish()))
+    })
+}
+
+/// A bucket's Block Public Access settings (all off when none are set).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct PublicAccessBlock {
+    pub block_public_acls: bool,
+    pub ignore_public_acls: bool,
+    pub block_public_policy: bool,
+    pub restrict_public_buckets: bool,
+}
+
+impl PublicAccessBlock {
+    fn to_xml(self) -> String {
+        let mut w = XmlWriter::new("PublicAccessBlockConfiguration", Some(S3_NS));
+        w.elem("BlockPublicAcls", self.block_public_acls.to_string())
+            .elem("IgnorePublicAcls", self.ignore_public_acls.to_string())
+            .elem("BlockPublicPolicy", self.block_public_policy.to_string())
+            .elem("RestrictPublicBuckets", self.restrict_public_buckets.to_string());
+        w.finish()
+    }
+
+    fn parse(body: &[u8]) -> S3Result<PublicAccessBlock> {
+        let doc = xml::parse_doc(xml::body_text(body)?, "PublicAccessBlockConfiguration")?;
+        let root = doc.root_element();
+        let flag = |name: &'static str| -> S3Result<bool> {
+            match xml::child_text(root, name)?.as_deref().map(str::trim) {
+                None | Some("false") => Ok(false),
+                Some("true") => Ok(true),
+                Some(_) => Err(S3Error::new(ErrorCode::MalformedXML)),
+            }
+        };
+        Ok(PublicAccessBlock {
+            block_public_acls: flag("BlockPublicAcls")?,
+            ignore_public_acls: flag("IgnorePublicAcls")?,
+            block_public_policy: flag("BlockPublicPolicy")?,
+            restrict_public_buckets: flag("RestrictPublicBuckets")?,
+        })
+    }
+}
+
+pub async fn public_access_block(state: &AppState, bucket: &str) -> S3Result<PublicAccessBlock> {
+    let b = bucket.to_string();
+    match state.meta(move |m| m.get_bucket_config(&b, "publicAccessBlock")).await? {
+        Some(doc) => PublicAccessBlock::parse(doc.as_bytes()),
+        None => Ok(PublicAccessBlock::default()),
+    }
+}
+
+pub async fn put_public_access_block(state: &Arc<AppState>, req: &mut S3Request, b: &Bucket) -> S3Result<HttpResponse> {
+    let body = req.body.read_all(xml::MAX_XML_BODY).await?;
+    let cfg = PublicAccessBlock::parse(&body)?;
+    let (n, d) = (b.name.clone(), cfg.to_xml());
+    state.meta(move |m| m.put_bucket_config(&n, "publicAccessBlock", Some(&d))).await?;
+    Ok(response::status(StatusCode::OK))
+}
+
+pub async fn get_public_access_block(state: &Arc<AppState>, b: &Bucket) -> S3Result<HttpResponse> {
+    let n = b.name.clone();
+    match state.meta(move |m| m.get_bucket_config(&n, "publicAccessBlock")).await? {
+        Some(doc) => Ok(response::xml(StatusCode::OK, doc)),
+        None => Err(S3Error::new(ErrorCode::NoSuchPublicAccessBlockConfiguration).with("BucketName", b.name.clone())),
+    }
+}
+
+pub async fn delete_public_access_block(state: &Arc<AppState>, b: &Bucket) -> S3Result<HttpResponse> {
+    let n = b.name.clone();
+    state.meta(move |m| m.put_bucket_config(&n, "publicAccessBlock", None)).await?;
+    Ok(response::status(StatusCode::NO_CONTENT))
 }

@@ -53,7 +53,7 @@ async fn load_source(state: &AppState, req: &S3Request) -> S3Result<CopySource> 
     let src_bucket = load_bucket(state, &bucket).await?;
     let resource = format!("arn:aws:s3:::{bucket}/{key}");
     let mut access = AccessRequest::new("s3:GetObject", &resource, Some(&src_bucket.account_id));
-    access.resource_policy = super::bucket_policy(state, &bucket).await?;
+    access.resource_policy = super::effective_bucket_policy(state, &src_bucket, &req.caller).await?;
     authorize(&req.caller, &access)?;
     let object = load_object(state, &bucket, &key).await?;
     match headers::evaluate_preconditions(&req.headers, "x-amz-copy-source-", &object.etag, object.last_modified) {

@@ -54,7 +54,7 @@ pub async fn handle(state: &Arc<AppState>, mut req: S3Request) -> S3Result<HttpR
             AccessRequest::new(req.endpoint.action(), &resource, bucket.as_ref().map(|b| b.account_id.as_str()));
         access.keys = keys;
         if let Some(b) = &bucket {
-            access.resource_policy = bucket_policy(state, &b.name).await?;
+            access.resource_policy = effective_bucket_policy(state, b, &req.caller).await?;
         }
         authorize(&req.caller, &access)?;
     }
@@ -70,6 +70,9 @@ pub async fn handle(state: &Arc<AppState>, mut req: S3Request) -> S3Result<HttpR
         (ListObjects { .. }, Some(b)) => list::list_objects(state, &req, &b, false).await,
         (ListObjectsV2 { .. }, Some(b)) => list::list_objects(state, &req, &b, true).await,
         (GetBucketPolicy { .. }, Some(b)) => bucket::get_policy(state, &b).await,
+        (GetPublicAccessBlock { .. }, Some(b)) => bucket::get_public_access_block(state, &b).await,
+        (PutPublicAccessBlock { .. }, Some(b)) => bucket::put_public_access_block(state, &mut req, &b).await,
+        (DeletePublicAccessBlock { .. }, Some(b)) => bucket::delete_public_access_block(state, &b).await,
         (PutBucketPolicy { .. }, Some(b)) => bucket::put_policy(state, &mut req, &b).await,
         (DeleteBucketPolicy { .. }, Some(b)) => bucket::delete_policy(state, &b).await,
         (GetBucketPolicyStatus { .. }, Some(b)) => bucket::get_policy_status(state, &b).await,
@@ -185,6 +188,26 @@ pub async fn bucket_policy(state: &AppState, bucket: &str) -> S3Result<Option<(S
             Ok(Some((format!("arn:aws:s3:::{bucket}"), p)))
         }
     }
+}
+
+/// The bucket policy as it applies to `caller`: with Block Public Access's
+/// RestrictPublicBuckets on, a public policy grants nothing to anonymous or
+/// other-account callers ("Blocking public access to your Amazon S3 storage").
+pub async fn effective_bucket_policy(
+    state: &AppState,
+    bucket: &Bucket,
+    caller: &crate::authz::Caller,
+) -> S3Result<Option<(String, Arc<latchkey_policy::Policy>)>> {
+    let policy = bucket_policy(state, &bucket.name).await?;
+    let Some((label, p)) = policy else { return Ok(None) };
+    let outsider = caller.principal.as_ref().is_none_or(|pr| pr.account_id != bucket.account_id);
+    if outsider
+        && bucket::is_public(&p)
+        && bucket::public_access_block(state, &bucket.name).await?.restrict_public_buckets
+    {
+        return Ok(None);
+    }
+    Ok(Some((label, p)))
 }
 
 pub async fn load_bucket(state: &AppState, name: &str) -> S3Result<Bucket> {

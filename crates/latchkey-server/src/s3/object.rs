@@ -268,7 +268,7 @@ pub async fn delete_objects(state: &Arc<AppState>, req: &mut S3Request, bucket: 
         return Err(S3Error::new(ErrorCode::MalformedXML));
     }
     let quiet = parsed.quiet;
-    let policy = super::bucket_policy(state, &bucket.name).await?;
+    let policy = super::effective_bucket_policy(state, bucket, &req.caller).await?;
     let mut w = XmlWriter::new("DeleteResult", Some(S3_NS));
     for entry in parsed.objects {
         if let Some(v) = entry.version_id.as_deref().filter(|v| *v != "null") {
