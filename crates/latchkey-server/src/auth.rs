@@ -139,7 +139,8 @@ pub async fn authenticate(state: &AppState, req: &RequestHead<'_>, now: OffsetDa
     let scope = &claim.credential;
     let service = scope.service.as_str();
     // IAM is a global service, signed for us-east-1 whatever our region is.
-    let region_ok = scope.region == state.config.region || (service == "iam" && scope.region == "us-east-1");
+    let region_ok = scope.region == state.config.region
+        || ((service == "iam" || service == "sts") && (scope.region == "us-east-1" || scope.region.is_empty()));
     if !region_ok {
         return Err(malformed(format!(
             "The authorization header is malformed; the region '{}' is wrong; expecting '{}'",

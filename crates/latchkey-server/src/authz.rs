@@ -497,3 +497,51 @@ mod tests {
         assert!(authorize(&anon, &req(Some("111111111111"))).is_err());
     }
 }
+
+/// AWS rejects resource and trust policies naming IAM users or roles that do
+/// not exist ("Invalid principal in policy"); so does latchkey, for every
+/// account it hosts and for accounts it does not (whose entities cannot exist).
+pub async fn check_principals_exist(state: &Arc<AppState>, p: &Policy) -> S3Result<()> {
+    let mut wanted: Vec<(String, IamKind, String, String)> = Vec::new();
+    for s in p.statements() {
+        let set = match s.principal() {
+            Some(policy::PrincipalElement::Principal(set)) | Some(policy::PrincipalElement::NotPrincipal(set)) => set,
+            None => continue,
+        };
+        for a in &set.aws {
+            let (arn, kind) = match a {
+                policy::AwsPrincipal::User(arn) => (arn, IamKind::User),
+                policy::AwsPrincipal::Role(arn) => (arn, IamKind::Role),
+                _ => continue,
+            };
+            // arn:aws:iam::ACCOUNT:user/path/NAME
+            let mut parts = arn.splitn(6, ':');
+            let account = parts.nth(4).unwrap_or_default().to_string();
+            let name = arn.rsplit('/').next().unwrap_or_default().to_string();
+            if name.contains('*') {
+                continue;
+            }
+            wanted.push((account, kind, name, arn.clone()));
+        }
+    }
+    for (account, kind, name, arn) in wanted {
+        let (a, n) = (account.clone(), name.clone());
+        let found = state.meta(move |m| m.iam_get(&a, kind, &n)).await?;
+        let exists = found.is_some_and(|doc| {
+            // The path in the ARN must be the entity's path too.
+            let path = serde_json::from_str::<serde_json::Value>(&doc)
+                .ok()
+                .and_then(|v| v["path"].as_str().map(str::to_string))
+                .unwrap_or_else(|| "/".into());
+            let kind_name = if kind == IamKind::User { "user" } else { "role" };
+            crate::iam::entities::arn(&account, kind_name, &path, &name) == arn
+        });
+        if !exists {
+            return Err(S3Error::msg(
+                ErrorCode::MalformedPolicyDocument,
+                format!("Invalid principal in policy: \"AWS\":\"{arn}\""),
+            ));
+        }
+    }
+    Ok(())
+}

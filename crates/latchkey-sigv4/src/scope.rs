@@ -43,7 +43,10 @@ impl CredentialScope {
         else {
             return Err(EXPECTING.to_owned());
         };
-        if access_key_id.is_empty() || region.is_empty() || service.is_empty() {
+        // An empty region parses (clients of global services such as IAM
+        // sometimes sign with one); whether it is acceptable is the server's
+        // decision, made per service.
+        if access_key_id.is_empty() || service.is_empty() {
             return Err(EXPECTING.to_owned());
         }
         if !is_yyyymmdd(date) {
@@ -114,7 +117,6 @@ mod tests {
             "AKID/2015083/us-east-1/s3/aws4_request",
             "AKID/20151330/us-east-1/s3/aws4_request",
             "AKID/20150230/us-east-1/s3/aws4_request",
-            "AKID/20150830//s3/aws4_request",
             "AKID/20150830/us-east-1//aws4_request",
             "AKID/20150830/us-east-1/s3/aws4_requests",
             "AKID/2015083x/us-east-1/s3/aws4_request",
@@ -122,5 +124,10 @@ mod tests {
             let err = CredentialScope::parse(bad).unwrap_err();
             assert_eq!(err.aws_code(), "AuthorizationHeaderMalformed", "{bad:?}");
         }
+    }
+
+    #[test]
+    fn an_empty_region_parses_for_the_server_to_judge() {
+        assert_eq!(CredentialScope::parse("AKID/20150830//iam/aws4_request").unwrap().region, "");
     }
 }

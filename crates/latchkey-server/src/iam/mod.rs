@@ -117,8 +117,18 @@ pub async fn handle(state: &Arc<AppState>, req: IamRequest<'_>) -> S3Result<Http
         | "ListGroupsForUser"
         | "TagUser"
         | "UntagUser"
-        | "ListUserTags" => users::handle(state, &req, &action).await,
+        | "ListUserTags"
+        | "UpdateGroup" => users::handle(state, &req, &action).await,
         "SimulatePrincipalPolicy" | "SimulateCustomPolicy" => simulate::handle(state, &req, &action).await,
+        "GetAccountSummary" => account_summary(state, &req).await,
+        // Identity providers arrive with federation; until then there are none.
+        "ListOpenIDConnectProviders" | "ListSAMLProviders" => {
+            let mut x = req.xml(&action);
+            x.w()
+                .open(if action == "ListSAMLProviders" { "SAMLProviderList" } else { "OpenIDConnectProviderList" })
+                .close();
+            Ok(x.finish(req.request_id))
+        }
         "CreateRole"
         | "GetRole"
         | "ListRoles"
@@ -250,4 +260,41 @@ pub fn write_page_end(x: &mut QueryXml, truncated: bool, marker: Option<String>)
     if let Some(m) = marker {
         x.w().elem("Marker", m);
     }
+}
+
+/// GetAccountSummary: counts of this account's IAM entities and AWS's quotas.
+async fn account_summary(state: &Arc<AppState>, req: &IamRequest<'_>) -> S3Result<HttpResponse> {
+    let counts = transact(state, req.account(), |tx| {
+        Ok((
+            tx.list(IamKind::User)?.len(),
+            tx.list(IamKind::Group)?.len(),
+            tx.list(IamKind::Role)?.len(),
+            tx.list(IamKind::Policy)?.len(),
+        ))
+    })
+    .await?;
+    let (users, groups, roles, policies) = counts;
+    let entries: [(&str, usize); 14] = [
+        ("Users", users),
+        ("UsersQuota", 5000),
+        ("Groups", groups),
+        ("GroupsQuota", 300),
+        ("Roles", roles),
+        ("RolesQuota", 1000),
+        ("Policies", policies),
+        ("PoliciesQuota", 1500),
+        ("PolicySizeQuota", 6144),
+        ("PolicyVersionsInUseQuota", 10000),
+        ("AttachedPoliciesPerUserQuota", 10),
+        ("AttachedPoliciesPerGroupQuota", 10),
+        ("AttachedPoliciesPerRoleQuota", 10),
+        ("AccessKeysPerUserQuota", 2),
+    ];
+    let mut x = req.xml("GetAccountSummary");
+    x.w().open("SummaryMap");
+    for (k, v) in entries {
+        x.w().open("entry").elem("key", k).elem("value", v.to_string()).close();
+    }
+    x.w().close();
+    Ok(x.finish(req.request_id))
 }

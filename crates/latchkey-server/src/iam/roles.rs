@@ -73,6 +73,7 @@ pub async fn handle(state: &Arc<AppState>, req: &IamRequest<'_>, action: &str) -
             validate_path(&path)?;
             let trust = p.required("AssumeRolePolicyDocument")?.to_string();
             check_policy(&trust, PolicyUse::Trust)?;
+            check_trust_principals(state, &trust).await?;
             let description = p.get("Description").map(str::to_string);
             validate_description(&description)?;
             let tags = p.tags("Tags")?;
@@ -159,6 +160,7 @@ pub async fn handle(state: &Arc<AppState>, req: &IamRequest<'_>, action: &str) -
             let name = p.required("RoleName")?.to_string();
             let doc = p.required("PolicyDocument")?.to_string();
             check_policy(&doc, PolicyUse::Trust)?;
+            check_trust_principals(state, &doc).await?;
             transact(state, &account, move |tx| {
                 let mut role: Role = load(tx, IamKind::Role, &name)?.ok_or_else(|| no_such("role", &name))?;
                 role.trust_policy = doc.clone();
@@ -215,4 +217,11 @@ pub async fn handle(state: &Arc<AppState>, req: &IamRequest<'_>, action: &str) -
         }
         _ => Err(S3Error::new(ErrorCode::InvalidAction)),
     }
+}
+
+/// Trust policies may only name principals that exist.
+async fn check_trust_principals(state: &Arc<AppState>, doc: &str) -> S3Result<()> {
+    let p = latchkey_policy::Policy::parse(doc, latchkey_policy::PolicyKind::Trust)
+        .map_err(|e| S3Error::msg(ErrorCode::MalformedPolicyDocument, e.to_string()))?;
+    crate::authz::check_principals_exist(state, &p).await
 }

@@ -53,6 +53,7 @@ fn source_type(t: PolicyType, id: &PolicyId) -> &'static str {
 fn source_id(id: &PolicyId) -> String {
     match &id.kind {
         PolicySource::IdentityManaged(a) | PolicySource::Boundary(a) => a.clone(),
+        PolicySource::IdentityInline { entity, name } if entity == "PolicyInputList" => name.clone(),
         PolicySource::IdentityInline { entity, name } => {
             format!("{}_{name}", entity.rsplit('/').next().unwrap_or(entity))
         }

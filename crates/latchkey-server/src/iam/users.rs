@@ -437,6 +437,41 @@ pub async fn handle(state: &Arc<AppState>, req: &IamRequest<'_>, action: &str) -
             write_page_end(&mut x, truncated, marker);
             Ok(x.finish(req.request_id))
         }
+        "UpdateGroup" => {
+            let name = p.required("GroupName")?.to_string();
+            let new_name = p.get("NewGroupName").map(str::to_string);
+            let new_path = p.get("NewPath").map(str::to_string);
+            if let Some(n) = &new_name {
+                validate_name("newGroupName", n, 128)?;
+            }
+            if let Some(np) = &new_path {
+                validate_path(np)?;
+            }
+            transact(state, &account, move |tx| {
+                let mut group: Group = load(tx, IamKind::Group, &name)?.ok_or_else(|| no_such("group", &name))?;
+                if let Some(np) = &new_path {
+                    group.path = np.clone();
+                }
+                if let Some(nn) = &new_name {
+                    if !nn.eq_ignore_ascii_case(&name) && tx.get(IamKind::Group, nn)?.is_some() {
+                        return Err(already_exists("Group", nn));
+                    }
+                    // Members follow the group to its new name.
+                    for mut u in load_all::<User>(tx, IamKind::User)? {
+                        if u.groups.iter().any(|g| g.eq_ignore_ascii_case(&group.name)) {
+                            u.groups.retain(|g| !g.eq_ignore_ascii_case(&group.name));
+                            u.groups.push(nn.clone());
+                            save(tx, IamKind::User, &u.name.clone(), &u)?;
+                        }
+                    }
+                    tx.delete(IamKind::Group, &name)?;
+                    group.name = nn.clone();
+                }
+                save(tx, IamKind::Group, &group.name.clone(), &group)
+            })
+            .await?;
+            req.done(action)
+        }
         "DeleteGroup" => {
             let name = p.required("GroupName")?.to_string();
             transact(state, &account, move |tx| {

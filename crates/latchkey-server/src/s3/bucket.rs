@@ -262,6 +262,9 @@ pub async fn put_policy(state: &Arc<AppState>, req: &mut S3Request, b: &Bucket) 
             }
         }
     }
+    crate::authz::check_principals_exist(state, &policy)
+        .await
+        .map_err(|e| S3Error::msg(ErrorCode::MalformedPolicy, e.message.to_string()))?;
     if is_public(&policy) && public_access_block(state, &b.name).await?.block_public_policy {
         return Err(S3Error::msg(
             ErrorCode::AccessDenied,

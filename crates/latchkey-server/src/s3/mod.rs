@@ -7,7 +7,7 @@ mod list;
 mod multipart;
 mod object;
 
-use crate::auth::{AuthType, Principal};
+use crate::auth::{AuthType, Principal, PrincipalKind};
 use crate::authz::{authorize, AccessRequest};
 use crate::body::RequestBody;
 use crate::error::{ErrorCode, S3Error, S3Result};
@@ -46,8 +46,33 @@ pub async fn handle(state: &Arc<AppState>, mut req: S3Request) -> S3Result<HttpR
             Some(load_bucket(state, &name).await?)
         }
     };
+    // Bucket-policy operations belong to the bucket owner's account: other
+    // accounts get 405, and the owner's root is never locked out by its own
+    // policy (PutBucketPolicy / GetBucketPolicy / DeleteBucketPolicy).
+    let policy_op = matches!(
+        req.endpoint,
+        Endpoint::GetBucketPolicy { .. } | Endpoint::PutBucketPolicy { .. } | Endpoint::DeleteBucketPolicy { .. }
+    );
+    let owner_root = match (&req.principal, &bucket) {
+        (Some(p), Some(b)) => {
+            p.kind == PrincipalKind::AccountRoot && p.session.is_none() && p.account_id == b.account_id
+        }
+        _ => false,
+    };
+    if policy_op {
+        if let (Some(p), Some(b)) = (&req.principal, &bucket) {
+            if p.account_id != b.account_id {
+                return Err(S3Error::msg(
+                    ErrorCode::MethodNotAllowed,
+                    "The specified method is not allowed against this resource.",
+                )
+                .with("Method", req.endpoint.action().trim_start_matches("s3:").to_string())
+                .with("ResourceType", "BUCKETPOLICY"));
+            }
+        }
+    }
     // DeleteObjects is authorized key by key, as s3:DeleteObject on each.
-    if !matches!(req.endpoint, Endpoint::DeleteObjects { .. }) {
+    if !matches!(req.endpoint, Endpoint::DeleteObjects { .. }) && !(policy_op && owner_root) {
         let keys = condition_keys(state, &req, bucket.as_ref()).await?;
         let resource = req.endpoint.resource_arn();
         let mut access =

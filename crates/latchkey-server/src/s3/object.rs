@@ -113,6 +113,23 @@ pub async fn load_object(state: &AppState, bucket: &str, key: &str) -> S3Result<
     state.meta(move |m| m.get_object(&b, &k)).await?.ok_or_else(|| S3Error::new(ErrorCode::NoSuchKey).with("Key", key))
 }
 
+/// A missing key, as S3 reports it: NoSuchKey (404) only to callers allowed
+/// to list the bucket; everyone else gets 403, so keys cannot be probed
+/// (GetObject, "Permissions").
+async fn missing_key(state: &AppState, req: &S3Request, bucket: &Bucket, key: &str) -> S3Error {
+    let resource = format!("arn:aws:s3:::{}", bucket.name);
+    let mut access = crate::authz::AccessRequest::new("s3:ListBucket", &resource, Some(&bucket.account_id));
+    access.keys = vec![("s3:prefix".to_string(), vec![key.to_string()])];
+    match super::effective_bucket_policy(state, bucket, &req.caller).await {
+        Ok(p) => access.resource_policy = p,
+        Err(e) => return e,
+    }
+    match crate::authz::authorize(&req.caller, &access) {
+        Ok(()) => S3Error::new(ErrorCode::NoSuchKey).with("Key", key),
+        Err(_) => S3Error::new(ErrorCode::AccessDenied),
+    }
+}
+
 const RESPONSE_OVERRIDES: [(&str, &str); 6] = [
     ("response-content-type", "content-type"),
     ("response-content-language", "content-language"),
@@ -129,7 +146,11 @@ pub async fn get_object(
     key: &str,
     head: bool,
 ) -> S3Result<HttpResponse> {
-    let o = load_object(state, &bucket.name, key).await?;
+    let o = match load_object(state, &bucket.name, key).await {
+        Ok(o) => o,
+        Err(e) if e.code == ErrorCode::NoSuchKey => return Err(missing_key(state, req, bucket, key).await),
+        Err(e) => return Err(e),
+    };
     match headers::evaluate_preconditions(&req.headers, "", &o.etag, o.last_modified) {
         Precondition::Proceed => {}
         Precondition::Failed => return Err(S3Error::new(ErrorCode::PreconditionFailed).with("Condition", "If-Match")),
