@@ -59,6 +59,27 @@ if [[ -z "${LATCHKEY_BIN:-}" && -n "${CARGO_TARGET_DIR:-}" ]]; then
 fi
 export LATCHKEY_E2E_BIG_MB="${LATCHKEY_E2E_BIG_MB:-5120}"
 
+# --- fuzzing (bounded) -----------------------------------------------------------
+# Every parser's fuzz target runs for LATCHKEY_FUZZ_SECONDS (default 20) when a
+# nightly toolchain and cargo-fuzz are present; a crash fails the run.
+fuzz_seconds="${LATCHKEY_FUZZ_SECONDS:-20}"
+if [[ "$fuzz_seconds" != 0 ]] && cargo +nightly --version >/dev/null 2>&1 && cargo +nightly fuzz --version >/dev/null 2>&1; then
+    for dir in crates/*/fuzz; do
+        for target in $(cd "$dir" && cargo +nightly fuzz list); do
+            step "fuzz $dir $target (${fuzz_seconds}s)"
+            mkdir -p "$dir/corpus/$target"
+            (cd "$dir" && cargo +nightly fuzz run "$target" "corpus/$target" -- \
+                -max_total_time="$fuzz_seconds" -max_len=4096 -print_final_stats=0 >/dev/null 2>"fuzz-$target.log") || {
+                echo "fuzz target $target crashed; see $dir/fuzz-$target.log and $dir/artifacts/" >&2
+                tail -30 "$dir/fuzz-$target.log" >&2
+                exit 1
+            }
+        done
+    done
+else
+    echo "(skipping fuzzing: needs a nightly toolchain with cargo-fuzz)"
+fi
+
 step "pytest tests/e2e (LATCHKEY_E2E_BIG_MB=$LATCHKEY_E2E_BIG_MB)"
 set +e
 # shellcheck disable=SC2086
