@@ -53,6 +53,8 @@ pub struct Caller {
     session: Vec<(PolicyId, Arc<Policy>)>,
     /// Request-wide condition keys (time, source IP, principal tags, ...).
     pub keys: ContextKeys,
+    /// Seals the explanation attached to this caller's denials.
+    message_sealer: Option<Arc<latchkey_seal::Sealer>>,
 }
 
 /// Facts about the HTTP request that become global condition keys.
@@ -100,6 +102,7 @@ impl Caller {
                 boundary: None,
                 session: vec![],
                 keys,
+                message_sealer: Some(state.authz_sealer.clone()),
             });
         };
         let account = p.account_id.clone();
@@ -151,7 +154,15 @@ impl Caller {
             Some(s) => session_policies(state, &account, s)?,
             None => vec![],
         };
-        Ok(Caller { principal: Some(p), engine_principal, identity, boundary, session, keys })
+        Ok(Caller {
+            principal: Some(p),
+            engine_principal,
+            identity,
+            boundary,
+            session,
+            keys,
+            message_sealer: Some(state.authz_sealer.clone()),
+        })
     }
 
     /// A caller made of given policies, for the policy simulator.
@@ -169,6 +180,7 @@ impl Caller {
                 .map(|b| (PolicyId::new(PolicySource::Boundary("PermissionsBoundaryPolicyInputList.1".into())), b)),
             session: vec![],
             keys,
+            message_sealer: None,
         }
     }
 
@@ -190,6 +202,7 @@ impl Caller {
             boundary: None,
             session: vec![],
             keys: ContextKeys::new(),
+            message_sealer: None,
         }
     }
 }
@@ -243,6 +256,7 @@ pub async fn simulation_caller(
         boundary,
         session: vec![],
         keys: ContextKeys::new(),
+        message_sealer: None,
     })
 }
 
@@ -462,7 +476,50 @@ pub fn authorize(caller: &Caller, req: &AccessRequest<'_>) -> S3Result<()> {
     }
     let why = decision.denial_message(&ctx).unwrap_or_else(|| "Access Denied".to_string());
     tracing::info!(action = req.action, resource = req.resource, reason = decision.reason.name(), "access denied");
-    Err(S3Error::msg(ErrorCode::AccessDenied, why))
+    let mut err = S3Error::msg(ErrorCode::AccessDenied, why);
+    if let (Some(sealer), Some(_)) = (&caller.message_sealer, &caller.principal) {
+        err = err.with("EncodedAuthorizationMessage", encode_denial(sealer, &decision, &ctx));
+    }
+    Err(err)
+}
+
+/// The explanation of a denial, sealed so only DecodeAuthorizationMessage
+/// (and so only principals allowed sts:DecodeAuthorizationMessage) reads it:
+/// the same shape as AWS's decoded messages.
+fn encode_denial(sealer: &latchkey_seal::Sealer, d: &policy::Decision, ctx: &policy::RequestContext) -> String {
+    use base64::Engine;
+    use rand::Rng;
+    let statements: Vec<serde_json::Value> = d
+        .matched
+        .iter()
+        .map(|m| serde_json::json!({"statementId": m.sid, "policy": m.policy.to_string(), "effect": format!("{:?}", m.effect)}))
+        .collect();
+    let conditions: Vec<serde_json::Value> =
+        ctx.keys.iter().map(|(k, v)| serde_json::json!({"key": k, "values": {"items": v}})).collect();
+    let doc = serde_json::json!({
+        "allowed": false,
+        "explicitDeny": matches!(d.reason, policy::DecisionReason::ExplicitDeny { .. }),
+        "reason": d.reason.name(),
+        "matchedStatements": {"items": statements},
+        "failures": {"items": []},
+        "context": {
+            "principal": {"id": ctx.principal.user_id, "arn": ctx.principal.arn},
+            "action": ctx.action,
+            "resource": ctx.resource,
+            "conditions": {"items": conditions},
+        },
+    });
+    let mut nonce = [0u8; 24];
+    rand::rngs::OsRng.fill(&mut nonce);
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(sealer.seal(doc.to_string().as_bytes(), nonce))
+}
+
+/// Opens an encoded denial (DecodeAuthorizationMessage).
+pub fn decode_denial(sealer: &latchkey_seal::Sealer, encoded: &str) -> Option<String> {
+    use base64::Engine;
+    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(encoded.trim()).ok()?;
+    let plain = sealer.open(&raw).ok()?;
+    String::from_utf8(plain.to_vec()).ok()
 }
 
 #[cfg(test)]
@@ -493,6 +550,7 @@ mod tests {
             boundary: None,
             session: vec![],
             keys: ContextKeys::new(),
+            message_sealer: None,
         };
         assert!(authorize(&anon, &req(Some("111111111111"))).is_err());
     }

@@ -64,7 +64,9 @@ error_codes! {
     XAmzContentSHA256Mismatch => BAD_REQUEST, "The provided 'x-amz-content-sha256' header does not match what was computed.";
     InvalidRetentionPeriod => BAD_REQUEST, "invalid retention period";
             ServiceUnavailable => SERVICE_UNAVAILABLE, "Please reduce your request rate.";
-            ExpiredToken => BAD_REQUEST, "The provided token has expired.";
+                ExpiredToken => BAD_REQUEST, "The provided token has expired.";
+        InvalidAuthorizationMessageException => BAD_REQUEST, "The encoded authorization message is invalid.";
+    InvalidAuthenticationCode => FORBIDDEN, "Authentication code for device is not valid.";
     PackedPolicyTooLarge => BAD_REQUEST, "The request was rejected because the total packed size of the session policies and session tags combined was too large.";
     InvalidParameterValue => BAD_REQUEST, "An invalid or out-of-range value was supplied for the input parameter.";
     MalformedPolicy => BAD_REQUEST, "Policies must be valid JSON and the first byte must be '{'";

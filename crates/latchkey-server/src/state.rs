@@ -21,6 +21,10 @@ pub struct AppState {
     /// Seals and opens secret access keys at rest.
     pub secret_sealer: Sealer,
     pub policy_cache: crate::authz::PolicyCache,
+    /// Seals virtual MFA device seeds at rest.
+    pub mfa_sealer: Sealer,
+    /// Seals the explanation attached to denials (DecodeAuthorizationMessage).
+    pub authz_sealer: std::sync::Arc<Sealer>,
     pub tokens: crate::sessions::TokenKeys,
 }
 

@@ -144,6 +144,36 @@ fn session_tags(params: &Params) -> S3Result<Vec<(String, String)>> {
     Ok(tags)
 }
 
+/// SerialNumber + TokenCode: verified against the caller's MFA device.
+/// Returns the time of authentication when given.
+async fn mfa_authentication(state: &Arc<AppState>, req: &StsRequest<'_>) -> S3Result<Option<i64>> {
+    let (serial, code) = (req.params.get("SerialNumber"), req.params.get("TokenCode"));
+    match (serial, code) {
+        (None, None) => Ok(None),
+        (Some(serial), Some(code)) => {
+            if serial.len() < 9 || serial.len() > 256 {
+                return Err(field_error(serial, "serialNumber", "Member must have length between 9 and 256"));
+            }
+            if code.len() != 6 || !code.bytes().all(|b| b.is_ascii_digit()) {
+                return Err(field_error(code, "tokenCode", "Member must satisfy regular expression pattern: [\\d]*"));
+            }
+            let user = match &req.caller.kind {
+                PrincipalKind::User(u) => u.clone(),
+                _ => {
+                    return Err(S3Error::msg(
+                        ErrorCode::AccessDenied,
+                        "MultiFactorAuthentication failed with invalid MFA one time pass code.",
+                    ))
+                }
+            };
+            let now = req.now.unix_timestamp();
+            crate::iam::mfa::verify_code(state, &req.caller.account_id, &user, serial, code, now).await?;
+            Ok(Some(now))
+        }
+        _ => Err(validation("SerialNumber and TokenCode must be given together.")),
+    }
+}
+
 fn credentials_xml(x: &mut QueryXml, key_id: &str, secret: &str, token: &str, expires: i64) {
     let exp = OffsetDateTime::from_unix_timestamp(expires).map(crate::iam::entities::timestamp).unwrap_or_default();
     x.w()
@@ -179,9 +209,25 @@ pub async fn handle(state: &Arc<AppState>, req: StsRequest<'_>) -> S3Result<Http
     match action.as_str() {
         "GetCallerIdentity" => get_caller_identity(state, &req).await,
         "AssumeRole" => assume_role(state, &req).await,
-        "GetSessionToken" => get_session_token(state, &req),
+        "GetSessionToken" => get_session_token(state, &req).await,
         "GetFederationToken" => get_federation_token(state, &req),
         "GetAccessKeyInfo" => get_access_key_info(state, &req).await,
+        "DecodeAuthorizationMessage" => {
+            authorize(
+                req.gate,
+                &AccessRequest::new("sts:DecodeAuthorizationMessage", "*", Some(&req.caller.account_id)),
+            )?;
+            let encoded = req.params.required("EncodedMessage")?;
+            let decoded = crate::authz::decode_denial(&state.authz_sealer, encoded).ok_or_else(|| {
+                S3Error::msg(
+                    ErrorCode::InvalidAuthorizationMessageException,
+                    "The encoded authorization message is invalid.",
+                )
+            })?;
+            let mut x = QueryXml::new("DecodeAuthorizationMessage", STS_NS);
+            x.w().elem("DecodedMessage", decoded);
+            Ok(x.finish(req.request_id))
+        }
         _ => Err(S3Error::msg(
             ErrorCode::InvalidAction,
             format!("Could not find operation {action} for version 2011-06-15"),
@@ -264,6 +310,7 @@ async fn assume_role(state: &Arc<AppState>, req: &StsRequest<'_>) -> S3Result<Ht
     if req.caller.kind == PrincipalKind::AccountRoot {
         return Err(S3Error::msg(ErrorCode::AccessDenied, "Roles may not be assumed by root accounts."));
     }
+    let mfa_at = mfa_authentication(state, req).await?;
     let (role_account, role_name) = parse_role_arn(&role_arn)?;
     let rn = role_name.clone();
     let doc = state.meta(move |m| m.iam_get(&role_account, IamKind::Role, &rn)).await?;
@@ -313,6 +360,10 @@ async fn assume_role(state: &Arc<AppState>, req: &StsRequest<'_>) -> S3Result<Ht
     // The trust policy is the role's resource policy for sts:AssumeRole.
     let trust = state.policy_cache.get(&role.trust_policy, latchkey_policy::PolicyKind::Trust)?;
     let mut keys: Vec<(String, Vec<String>)> = vec![("sts:RoleSessionName".into(), vec![session_name.clone()])];
+    if mfa_at.is_some() {
+        keys.push(("aws:MultiFactorAuthPresent".into(), vec!["true".into()]));
+        keys.push(("aws:MultiFactorAuthAge".into(), vec!["0".into()]));
+    }
     if let Some(e) = &external_id {
         keys.push(("sts:ExternalId".into(), vec![e.clone()]));
     }
@@ -377,7 +428,7 @@ async fn assume_role(state: &Arc<AppState>, req: &StsRequest<'_>) -> S3Result<Ht
         tags,
         transitive_tag_keys: transitive_keys,
         source_identity: source_identity.clone(),
-        mfa_authenticated_at: parent.and_then(|s| s.mfa_authenticated_at),
+        mfa_authenticated_at: mfa_at.or_else(|| parent.and_then(|s| s.mfa_authenticated_at)),
         chained,
     };
     let (token, secret) = issue(state, &claims)?;
@@ -394,7 +445,7 @@ async fn assume_role(state: &Arc<AppState>, req: &StsRequest<'_>) -> S3Result<Ht
     Ok(x.finish(req.request_id))
 }
 
-fn get_session_token(state: &Arc<AppState>, req: &StsRequest<'_>) -> S3Result<HttpResponse> {
+async fn get_session_token(state: &Arc<AppState>, req: &StsRequest<'_>) -> S3Result<HttpResponse> {
     let c = req.caller;
     if c.session.is_some() {
         return Err(S3Error::msg(ErrorCode::AccessDenied, "Cannot call GetSessionToken with session credentials"));
@@ -405,6 +456,7 @@ fn get_session_token(state: &Arc<AppState>, req: &StsRequest<'_>) -> S3Result<Ht
     };
     // GetSessionToken needs no permission and policies cannot deny it (IAM
     // User Guide, "Permissions for GetSessionToken").
+    let mfa_at = mfa_authentication(state, req).await?;
     let (max, cap) = if user.is_none() { (3600, Cap::Root) } else { (129_600, Cap::Api) };
     let secs = duration(req.params, 900, max, 43_200, cap)?;
     let now = req.now.unix_timestamp();
@@ -420,7 +472,7 @@ fn get_session_token(state: &Arc<AppState>, req: &StsRequest<'_>) -> S3Result<Ht
         tags: vec![],
         transitive_tag_keys: vec![],
         source_identity: None,
-        mfa_authenticated_at: None,
+        mfa_authenticated_at: mfa_at,
         chained: false,
     };
     let (token, secret) = issue(state, &claims)?;

@@ -179,6 +179,7 @@ pub enum IamKind {
     Group,
     Role,
     Policy,
+    MfaDevice,
 }
 
 impl IamKind {
@@ -188,6 +189,7 @@ impl IamKind {
             IamKind::Group => "group",
             IamKind::Role => "role",
             IamKind::Policy => "policy",
+            IamKind::MfaDevice => "mfa",
         }
     }
 }

@@ -12,6 +12,8 @@
 //!
 //! Pure: the caller supplies `now`, randomness and the key ring.
 
+pub mod totp;
+
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine;
 use hmac::{Hmac, Mac};

@@ -67,6 +67,23 @@ pub struct Role {
     pub boundary: Option<String>,
 }
 
+/// A virtual MFA device; its TOTP seed is sealed with the master key.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct MfaDevice {
+    pub name: String,
+    pub path: String,
+    pub seed_sealed: String,
+    pub created: String,
+    /// The user it is enabled for.
+    #[serde(default)]
+    pub user: Option<String>,
+    #[serde(default)]
+    pub enabled: Option<String>,
+    /// The last TOTP step accepted, so a code cannot be used twice.
+    #[serde(default)]
+    pub last_step: u64,
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct PolicyVersion {
     pub id: String,

@@ -3,6 +3,7 @@
 
 mod accounts;
 pub mod entities;
+pub mod mfa;
 mod policies;
 pub mod query;
 mod roles;
@@ -121,6 +122,12 @@ pub async fn handle(state: &Arc<AppState>, req: IamRequest<'_>) -> S3Result<Http
         | "UpdateGroup" => users::handle(state, &req, &action).await,
         "SimulatePrincipalPolicy" | "SimulateCustomPolicy" => simulate::handle(state, &req, &action).await,
         "GetAccountSummary" => account_summary(state, &req).await,
+        "CreateVirtualMFADevice"
+        | "EnableMFADevice"
+        | "DeactivateMFADevice"
+        | "DeleteVirtualMFADevice"
+        | "ListMFADevices"
+        | "ListVirtualMFADevices" => mfa::handle(state, &req, &action).await,
         // Identity providers arrive with federation; until then there are none.
         "ListOpenIDConnectProviders" | "ListSAMLProviders" => {
             let mut x = req.xml(&action);

@@ -117,12 +117,22 @@ impl QueryXml {
 pub fn error_response(err: &S3Error, namespace: &str, request_id: &str) -> HttpResponse {
     let code = query_code(err.code);
     let kind = if err.code.status().is_server_error() { "Receiver" } else { "Sender" };
+    // Query-protocol denials carry the encoded explanation in the message,
+    // as AWS's do ("Encoded authorization failure message: ...").
+    let with_encoded;
+    let base_message: &str = match err.details.iter().find(|(k, _)| *k == "EncodedAuthorizationMessage") {
+        Some((_, enc)) => {
+            with_encoded = format!("{} Encoded authorization failure message: {enc}", err.message);
+            &with_encoded
+        }
+        None => &err.message,
+    };
     let message: &str = match err.code {
         ErrorCode::InvalidAccessKeyId | ErrorCode::InvalidToken => {
             "The security token included in the request is invalid."
         }
         ErrorCode::ExpiredToken => "The security token included in the request is expired",
-        _ => &err.message,
+        _ => base_message,
     };
     let status = match err.code {
         ErrorCode::InvalidToken | ErrorCode::ExpiredToken => http::StatusCode::FORBIDDEN,

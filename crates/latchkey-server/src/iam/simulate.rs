@@ -72,6 +72,7 @@ pub async fn handle(state: &Arc<AppState>, req: &IamRequest<'_>, action: &str) -
     if resources.is_empty() {
         resources.push("*".to_string());
     }
+    let inputs: Vec<String> = p.members("PolicyInputList").into_iter().map(str::to_string).collect();
     let extra: Vec<(PolicyId, Arc<Policy>)> = p
         .members("PolicyInputList")
         .into_iter()
@@ -95,6 +96,7 @@ pub async fn handle(state: &Arc<AppState>, req: &IamRequest<'_>, action: &str) -
         Some(d) => Some(("ResourcePolicy".to_string(), parse_input(d, PolicyKind::Resource)?)),
         None => None,
     };
+    let extra_for_missing = extra.clone();
     let caller: Caller = if action == "SimulatePrincipalPolicy" {
         let source = p.required("PolicySourceArn")?.to_string();
         simulation_caller(state, req.account(), &source, extra, boundaries.into_iter().next()).await?
@@ -127,10 +129,41 @@ pub async fn handle(state: &Arc<AppState>, req: &IamRequest<'_>, action: &str) -
             results.push((a.clone(), r.clone(), d));
         }
     }
+    // Condition keys the input policies use that the request did not supply.
+    let mut missing: Vec<String> = Vec::new();
+    let provided: Vec<String> = context.iter().map(|(k, _)| k.to_ascii_lowercase()).collect();
+    let mut scan = |pol: &Policy| {
+        for st in pol.statements() {
+            for c in st.conditions() {
+                let k = c.key().to_string();
+                if !provided.contains(&k.to_ascii_lowercase()) && !missing.iter().any(|m| m.eq_ignore_ascii_case(&k)) {
+                    missing.push(k);
+                }
+            }
+        }
+    };
+    for (_, pol) in &extra_for_missing {
+        scan(pol);
+    }
+    if let Some((_, rp)) = &resource_policy {
+        scan(rp);
+    }
+    // Statement positions refer to the input documents.
+    let span_of = |id: &PolicyId, index: usize| -> ((usize, usize), (usize, usize)) {
+        let doc = match &id.kind {
+            PolicySource::IdentityInline { entity, name } if entity == "PolicyInputList" => name
+                .strip_prefix("PolicyInputList.")
+                .and_then(|n| n.parse::<usize>().ok())
+                .and_then(|n| inputs.get(n - 1)),
+            _ => None,
+        };
+        doc.and_then(|d| statement_span(d, index)).unwrap_or(((1, 1), (1, 1)))
+    };
     let (page, truncated, marker) = paginate(results, p)?;
     let mut x = QueryXml::new(action, super::entities::IAM_NS);
     x.w().open("EvaluationResults");
     for (a, r, d) in &page {
+        let r: &str = r;
         x.w()
             .open("member")
             .elem("EvalActionName", a)
@@ -147,16 +180,22 @@ pub async fn handle(state: &Arc<AppState>, req: &IamRequest<'_>, action: &str) -
                 .elem("SourcePolicyId", source_id(&m.policy))
                 .elem("SourcePolicyType", source_type(m.policy_type, &m.policy))
                 .open("StartPosition")
-                .elem("Line", "1")
-                .elem("Column", (m.index + 1).to_string())
+                .elem("Line", span_of(&m.policy, m.index).0 .0.to_string())
+                .elem("Column", span_of(&m.policy, m.index).0 .1.to_string())
                 .close()
                 .open("EndPosition")
-                .elem("Line", "1")
-                .elem("Column", (m.index + 1).to_string())
+                .elem("Line", span_of(&m.policy, m.index).1 .0.to_string())
+                .elem("Column", span_of(&m.policy, m.index).1 .1.to_string())
                 .close()
                 .close();
         }
-        x.w().close().open("MissingContextValues").close();
+        x.w().close().open("MissingContextValues");
+        if r == "*" {
+            for k in &missing {
+                x.w().elem("member", k);
+            }
+        }
+        x.w().close();
         if let Some(b) = caller_has_boundary(&caller) {
             x.w()
                 .open("PermissionsBoundaryDecisionDetail")
@@ -173,6 +212,94 @@ pub async fn handle(state: &Arc<AppState>, req: &IamRequest<'_>, action: &str) -
     Ok(x.finish(req.request_id))
 }
 
+/// Where statement `index` of a policy document sits: (line, column) of its
+/// opening and closing braces, 1-based, as the simulator reports them.
+pub fn statement_span(doc: &str, index: usize) -> Option<((usize, usize), (usize, usize))> {
+    let chars: Vec<char> = doc.chars().collect();
+    let pos = |i: usize| {
+        let before = &chars[..i];
+        let line = before.iter().filter(|c| **c == '\n').count() + 1;
+        let col = i - before.iter().rposition(|c| *c == '\n').map(|p| p + 1).unwrap_or(0) + 1;
+        (line, col)
+    };
+    let (mut depth, mut in_str, mut esc) = (0usize, false, false);
+    let mut key_start = None;
+    let mut last_key = String::new();
+    let mut in_statement = false;
+    let mut statement_depth = 0;
+    let mut seen = 0usize;
+    let mut start = None;
+    for (i, &c) in chars.iter().enumerate() {
+        if in_str {
+            if esc {
+                esc = false;
+            } else if c == '\\' {
+                esc = true;
+            } else if c == '"' {
+                in_str = false;
+                if let Some(k) = key_start.take() {
+                    last_key = chars[k..i].iter().collect();
+                }
+            }
+            continue;
+        }
+        match c {
+            '"' => {
+                in_str = true;
+                if depth == 1 {
+                    key_start = Some(i + 1);
+                }
+            }
+            '{' | '[' => {
+                depth += 1;
+                if depth == 2 && last_key == "Statement" && !in_statement {
+                    in_statement = true;
+                    statement_depth = if c == '[' { 3 } else { 2 };
+                    if c == '{' {
+                        start = Some(i);
+                    }
+                } else if in_statement && depth == statement_depth && c == '{' {
+                    if seen == index {
+                        start = Some(i);
+                    }
+                }
+            }
+            '}' | ']' => {
+                if in_statement && depth == statement_depth && c == '}' {
+                    if let Some(st) = start {
+                        if seen == index {
+                            return Some((pos(st), pos(i)));
+                        }
+                    }
+                    seen += 1;
+                }
+                if in_statement && depth == 2 {
+                    in_statement = false;
+                }
+                depth = depth.saturating_sub(1);
+            }
+            _ => {}
+        }
+    }
+    None
+}
+
 fn caller_has_boundary(c: &Caller) -> Option<bool> {
     c.has_boundary().then_some(true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::statement_span;
+
+    #[test]
+    fn statements_are_located_by_line_and_column() {
+        let doc = r#"{"Version":"2012-10-17","Statement":[{"Sid":"A","Effect":"Allow"},{"Sid":"B"}]}"#;
+        let ((l1, c1), (l2, c2)) = statement_span(doc, 1).unwrap();
+        assert_eq!((l1, l2), (1, 1));
+        assert_eq!(&doc[c1 - 1..c2], r#"{"Sid":"B"}"#);
+        let multi = "{\n \"Statement\": {\n  \"Effect\": \"Allow\"\n }\n}";
+        assert_eq!(statement_span(multi, 0), Some(((2, 15), (4, 2))));
+        assert_eq!(statement_span(doc, 5), None);
+    }
 }

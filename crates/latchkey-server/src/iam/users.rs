@@ -186,7 +186,13 @@ pub async fn handle(state: &Arc<AppState>, req: &IamRequest<'_>, action: &str) -
             transact(state, &account, move |tx| {
                 let user: User = load(tx, IamKind::User, &name)?.ok_or_else(|| no_such("user", &name))?;
                 let keys = tx.list_access_keys(&KeyOwner::User(user.name.clone()))?;
-                if !keys.is_empty() || !user.inline.is_empty() || !user.attached.is_empty() || !user.groups.is_empty() {
+                let has_mfa = super::mfa::has_device(tx, &user.name)?;
+                if !keys.is_empty()
+                    || !user.inline.is_empty()
+                    || !user.attached.is_empty()
+                    || !user.groups.is_empty()
+                    || has_mfa
+                {
                     return Err(S3Error::msg(
                         ErrorCode::DeleteConflict,
                         "Cannot delete entity, must delete access keys, policies and group memberships first.",

@@ -255,6 +255,10 @@ pub async fn put_policy(state: &Arc<AppState>, req: &mut S3Request, b: &Bucket) 
     // Every resource a bucket policy names must be this bucket or its objects.
     let own = format!("arn:aws:s3:::{}", b.name);
     for s in policy.statements() {
+        if let Some(bad) = s.actions().0.iter().find(|a| !super::actions::names_an_action(a)) {
+            tracing::debug!(action = %bad, "bucket policy names an unknown action");
+            return Err(S3Error::msg(ErrorCode::MalformedPolicy, "Policy has invalid action"));
+        }
         for r in s.resources().map(|(r, _)| r).unwrap_or_default() {
             let ok = r == "*" || *r == own || r.starts_with(&format!("{own}/"));
             if !ok {

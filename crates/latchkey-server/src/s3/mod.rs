@@ -1,5 +1,6 @@
 //! S3 operations: one file per family, dispatched from [`handle`].
 
+pub mod actions;
 mod bucket;
 mod copy;
 pub mod headers;
