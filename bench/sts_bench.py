@@ -76,7 +76,7 @@ def main():
         role_arn = iam.create_role(RoleName="bench", AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
         iam.attach_role_policy(RoleName="bench", PolicyArn="arn:aws:iam::aws:policy/AmazonS3ReadOnlyAccess")
         user = {"key": k["AccessKeyId"], "secret": k["SecretAccessKey"]}
-        c = client("sts", endpoint, user["key"], user["secret"]).assume_role(RoleArn=role_arn, RoleSessionName="s")["Credentials"]
+        c = client("sts", endpoint, user["key"], user["secret"]).assume_role(RoleArn=role_arn, RoleSessionName="bench-session")["Credentials"]
         temp = {"key": c["AccessKeyId"], "secret": c["SecretAccessKey"], "token": c["SessionToken"]}
         root = {"key": KEY, "secret": SECRET}
         rows = [
