@@ -1,7 +1,7 @@
 //! The STS Query API: temporary credentials that expire on their own.
 
 use crate::auth::{Principal, PrincipalKind};
-use crate::authz::{authorize, decide, AccessRequest, Caller};
+use crate::authz::{authorize, AccessRequest, Caller};
 use crate::error::{ErrorCode, S3Error, S3Result};
 use crate::iam::entities::{arn, Role};
 use crate::iam::query::{Params, QueryXml};
@@ -255,7 +255,9 @@ async fn get_caller_identity(state: &Arc<AppState>, req: &StsRequest<'_>) -> S3R
         _ => String::new(),
     };
     let mut x = QueryXml::new("GetCallerIdentity", STS_NS);
-    x.w().elem("UserId", user_id).elem("Account", &p.account_id).elem("Arn", p.arn());
+    // The engine principal carries the full ARN, path included.
+    let arn = if req.gate.engine_principal.arn.is_empty() { p.arn() } else { req.gate.engine_principal.arn.clone() };
+    x.w().elem("UserId", user_id).elem("Account", &p.account_id).elem("Arn", arn);
     Ok(x.finish(req.request_id))
 }
 
@@ -383,15 +385,7 @@ async fn assume_role(state: &Arc<AppState>, req: &StsRequest<'_>) -> S3Result<Ht
         let mut access = AccessRequest::new(action, &role_arn, Some(&role_account));
         access.keys = keys.clone();
         access.resource_policy = Some((role_arn.clone(), trust.clone()));
-        let (decision, ctx) = decide(req.gate, &access);
-        if decision.allowed {
-            Ok(())
-        } else {
-            Err(S3Error::msg(
-                ErrorCode::AccessDenied,
-                decision.denial_message(&ctx).unwrap_or_else(|| not_authorized().message.to_string()),
-            ))
-        }
+        authorize(req.gate, &access)
     };
     check("sts:AssumeRole")?;
     if !tags.is_empty() {

@@ -44,15 +44,26 @@ fn median_ns(mut f: impl FnMut(), rounds: usize, per_round: usize) -> f64 {
 
 fn main() {
     let master = MasterKey::from_bytes(&[7; 32]).unwrap();
-    let ring = KeyRing::new(&master, &[KeyRingEntry { id: 1, salt: "a".into() }, KeyRingEntry { id: 2, salt: "b".into() }]);
+    let ring =
+        KeyRing::new(&master, &[KeyRingEntry { id: 1, salt: "a".into() }, KeyRingEntry { id: 2, salt: "b".into() }]);
     let c = claims();
     let (token, _) = ring.issue(&c, [1; 24]).unwrap();
-    let open = median_ns(|| {
-        std::hint::black_box(ring.open(std::hint::black_box(&token), "ASIAEXAMPLEEXAMPLE12", 1_700_000_100).unwrap());
-    }, 31, 2000);
-    let issue = median_ns(|| {
-        std::hint::black_box(ring.issue(std::hint::black_box(&c), [2; 24]).unwrap());
-    }, 31, 2000);
+    let open = median_ns(
+        || {
+            std::hint::black_box(
+                ring.open(std::hint::black_box(&token), "ASIAEXAMPLEEXAMPLE12", 1_700_000_100).unwrap(),
+            );
+        },
+        31,
+        2000,
+    );
+    let issue = median_ns(
+        || {
+            std::hint::black_box(ring.issue(std::hint::black_box(&c), [2; 24]).unwrap());
+        },
+        31,
+        2000,
+    );
     println!("| operation | median per op | token bytes |");
     println!("|---|---|---|");
     println!("| open + verify session token | {:.2} µs | {} |", open / 1000.0, token.len());

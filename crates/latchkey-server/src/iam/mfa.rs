@@ -19,7 +19,8 @@ fn serial(account: &str, d: &MfaDevice) -> String {
     arn(account, "mfa", &d.path, &d.name)
 }
 
-/// The device a serial number names in `account`.
+/// The device a serial number names in `account`: its name, checked again
+/// against the full serial (path included) once loaded, by [`check_serial`].
 fn name_of_serial(account: &str, serial: &str) -> S3Result<String> {
     let prefix = format!("arn:aws:iam::{account}:mfa/");
     serial
@@ -28,6 +29,23 @@ fn name_of_serial(account: &str, serial: &str) -> S3Result<String> {
         .filter(|n| !n.is_empty())
         .map(str::to_string)
         .ok_or_else(|| S3Error::msg(ErrorCode::NoSuchEntity, format!("MFA device {serial} not found.")))
+}
+
+/// A device whose full serial (path included) is not `serial` is not it.
+fn check_serial(account: &str, d: Option<MfaDevice>, serial_number: &str) -> S3Result<MfaDevice> {
+    d.filter(|d| serial(account, d) == serial_number)
+        .ok_or_else(|| S3Error::msg(ErrorCode::NoSuchEntity, format!("MFA device {serial_number} not found.")))
+}
+
+/// Authentication codes are six digits.
+fn check_code_format(field: &str, code: &str) -> S3Result<()> {
+    if code.len() != 6 || !code.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(S3Error::msg(
+            ErrorCode::ValidationError,
+            format!("1 validation error detected: Value at '{field}' failed to satisfy constraint: Member must have length 6 and satisfy regular expression pattern: [\\d]+"),
+        ));
+    }
+    Ok(())
 }
 
 fn open_seed(state: &AppState, d: &MfaDevice) -> S3Result<zeroize::Zeroizing<Vec<u8>>> {
@@ -54,9 +72,12 @@ pub async fn verify_code(
     };
     let name = name_of_serial(account, serial_number).map_err(|_| failed())?;
     let (user, code) = (user.to_string(), code.to_string());
+    let (acct, serial_owned) = (account.to_string(), serial_number.to_string());
     let st = state.clone();
     transact(state, account, move |tx| {
-        let mut d: MfaDevice = load(tx, IamKind::MfaDevice, &name)?.ok_or_else(failed)?;
+        let acct_for_serial = acct.clone();
+        let mut d: MfaDevice = check_serial(&acct_for_serial, load(tx, IamKind::MfaDevice, &name)?, &serial_owned)
+            .map_err(|_| failed())?;
         if !d.user.as_deref().is_some_and(|u| u.eq_ignore_ascii_case(&user)) {
             return Err(failed());
         }
@@ -126,14 +147,15 @@ pub async fn handle(state: &Arc<AppState>, req: &IamRequest<'_>, action: &str) -
             let serial_number = p.required("SerialNumber")?.to_string();
             let code1 = p.required("AuthenticationCode1")?.to_string();
             let code2 = p.required("AuthenticationCode2")?.to_string();
+            check_code_format("authenticationCode1", &code1)?;
+            check_code_format("authenticationCode2", &code2)?;
             let name = name_of_serial(&account, &serial_number)?;
+            let acct = account.clone();
             let st = state.clone();
             let now_s = timestamp(req.now);
             transact(state, &account, move |tx| {
                 let u: User = load(tx, IamKind::User, &user)?.ok_or_else(|| no_such("user", &user))?;
-                let mut d: MfaDevice = load(tx, IamKind::MfaDevice, &name)?.ok_or_else(|| {
-                    S3Error::msg(ErrorCode::NoSuchEntity, format!("MFA device {serial_number} not found."))
-                })?;
+                let mut d = check_serial(&acct, load(tx, IamKind::MfaDevice, &name)?, &serial_number)?;
                 if d.user.is_some() {
                     return Err(S3Error::msg(ErrorCode::EntityAlreadyExists, "MFA device is already in use."));
                 }
@@ -158,10 +180,9 @@ pub async fn handle(state: &Arc<AppState>, req: &IamRequest<'_>, action: &str) -
             let user = p.required("UserName")?.to_string();
             let serial_number = p.required("SerialNumber")?.to_string();
             let name = name_of_serial(&account, &serial_number)?;
+            let acct = account.clone();
             transact(state, &account, move |tx| {
-                let mut d: MfaDevice = load(tx, IamKind::MfaDevice, &name)?.ok_or_else(|| {
-                    S3Error::msg(ErrorCode::NoSuchEntity, format!("MFA device {serial_number} not found."))
-                })?;
+                let mut d = check_serial(&acct, load(tx, IamKind::MfaDevice, &name)?, &serial_number)?;
                 if !d.user.as_deref().is_some_and(|u| u.eq_ignore_ascii_case(&user)) {
                     return Err(S3Error::msg(
                         ErrorCode::NoSuchEntity,
@@ -178,10 +199,9 @@ pub async fn handle(state: &Arc<AppState>, req: &IamRequest<'_>, action: &str) -
         "DeleteVirtualMFADevice" => {
             let serial_number = p.required("SerialNumber")?.to_string();
             let name = name_of_serial(&account, &serial_number)?;
+            let acct = account.clone();
             transact(state, &account, move |tx| {
-                let d: MfaDevice = load(tx, IamKind::MfaDevice, &name)?.ok_or_else(|| {
-                    S3Error::msg(ErrorCode::NoSuchEntity, format!("MFA device {serial_number} not found."))
-                })?;
+                let d = check_serial(&acct, load(tx, IamKind::MfaDevice, &name)?, &serial_number)?;
                 if d.user.is_some() {
                     return Err(S3Error::msg(
                         ErrorCode::DeleteConflict,
@@ -200,7 +220,16 @@ pub async fn handle(state: &Arc<AppState>, req: &IamRequest<'_>, action: &str) -
                 (None, PrincipalKind::User(u)) => Some(u.clone()),
                 _ => None,
             };
-            let devices: Vec<MfaDevice> = transact(state, &account, |tx| load_all(tx, IamKind::MfaDevice)).await?;
+            let check_user = user.clone();
+            let devices: Vec<MfaDevice> = transact(state, &account, move |tx| {
+                if let Some(u) = &check_user {
+                    load::<User>(tx, IamKind::User, u)?.ok_or_else(|| no_such("user", u))?;
+                }
+                load_all(tx, IamKind::MfaDevice)
+            })
+            .await?;
+            // The root user's own devices are not supported: root lists none.
+            let devices: Vec<MfaDevice> = if user.is_none() { vec![] } else { devices };
             let mut x = req.xml(action);
             x.w().open("MFADevices");
             for d in devices.iter().filter(|d| d.user.is_some()) {
