@@ -98,6 +98,11 @@ where
         headers: &parts.headers,
     };
     let auth = authenticate(state, &head, now).await?;
+    if raw_path == crate::s3::control::PUBLIC_ACCESS_BLOCK_PATH {
+        let caller = crate::authz::Caller::load(state, auth.principal.clone(), &request_facts(&parts, now)).await?;
+        let mut body = RequestBody::new(body, auth.body, state.config.max_object_size);
+        return crate::s3::control::handle(state, &parts.method, &parts.headers, &caller, &mut body).await;
+    }
     let host = parts.headers.get("host").and_then(|h| h.to_str().ok()).or(parts.uri.host());
     let target = resolve_target(host, &raw_path, &state.config.domains)?;
     let query = Query::parse(&raw_query);

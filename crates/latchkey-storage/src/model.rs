@@ -180,6 +180,8 @@ pub enum IamKind {
     Role,
     Policy,
     MfaDevice,
+    /// Account-wide settings (S3 Block Public Access, ...), by name.
+    AccountSetting,
 }
 
 impl IamKind {
@@ -190,6 +192,7 @@ impl IamKind {
             IamKind::Role => "role",
             IamKind::Policy => "policy",
             IamKind::MfaDevice => "mfa",
+            IamKind::AccountSetting => "setting",
         }
     }
 }

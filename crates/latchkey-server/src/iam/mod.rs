@@ -96,8 +96,45 @@ pub async fn handle(state: &Arc<AppState>, req: IamRequest<'_>) -> S3Result<Http
             ));
         }
     }
-    let (iam_action, resource) = action_resource(&action, &req);
-    authorize(req.gate, &AccessRequest::new(&iam_action, &resource, Some(req.account())))?;
+    let (iam_action, mut resource) = action_resource(&action, &req);
+    let mut keys: Vec<(String, Vec<String>)> = Vec::new();
+    // The user or role acted on: its full ARN (path included) is the
+    // resource, and its tags are aws:ResourceTag/* (IAM supports both).
+    let target = match (req.params.get("UserName"), req.params.get("RoleName")) {
+        (Some(u), _) if action.contains("User") || action.contains("AccessKey") || action.contains("MFA") => {
+            Some((IamKind::User, "user", u.to_string()))
+        }
+        (_, Some(r)) if action.contains("Role") => Some((IamKind::Role, "role", r.to_string())),
+        _ => None,
+    };
+    if let Some((kind, label, name)) = target {
+        let (acct, n) = (req.account().to_string(), name.clone());
+        if let Some(doc) = state.meta(move |m| m.iam_get(&acct, kind, &n)).await? {
+            if let Ok(v) = serde_json::from_str::<serde_json::Value>(&doc) {
+                let path = v["path"].as_str().unwrap_or("/");
+                let real = v["name"].as_str().unwrap_or(&name);
+                resource = entities::arn(req.account(), label, path, real);
+                for t in v["tags"].as_array().into_iter().flatten() {
+                    if let (Some(k), Some(val)) = (t["key"].as_str(), t["value"].as_str()) {
+                        keys.push((format!("aws:ResourceTag/{k}"), vec![val.to_string()]));
+                    }
+                }
+            }
+        }
+    }
+    // Tags the request sets or removes: aws:RequestTag/* and aws:TagKeys.
+    let request_tags = req.params.tags("Tags").unwrap_or_default();
+    for (k, v) in &request_tags {
+        keys.push((format!("aws:RequestTag/{k}"), vec![v.clone()]));
+    }
+    let mut tag_keys: Vec<String> = request_tags.into_iter().map(|(k, _)| k).collect();
+    tag_keys.extend(req.params.members("TagKeys").into_iter().map(str::to_string));
+    if !tag_keys.is_empty() {
+        keys.push(("aws:TagKeys".to_string(), tag_keys));
+    }
+    let mut access = AccessRequest::new(&iam_action, &resource, Some(req.account()));
+    access.keys = keys;
+    authorize(req.gate, &access)?;
     match action.as_str() {
         "CreateUser"
         | "GetUser"

@@ -269,7 +269,7 @@ pub async fn put_policy(state: &Arc<AppState>, req: &mut S3Request, b: &Bucket) 
     crate::authz::check_principals_exist(state, &policy)
         .await
         .map_err(|e| S3Error::msg(ErrorCode::MalformedPolicy, e.message.to_string()))?;
-    if is_public(&policy) && public_access_block(state, &b.name).await?.block_public_policy {
+    if is_public(&policy) && public_access_block(state, b).await?.block_public_policy {
         return Err(S3Error::msg(
             ErrorCode::AccessDenied,
             "User is not authorized to perform: s3:PutBucketPolicy because public policies are blocked by the BlockPublicPolicy block public access setting.",
@@ -334,9 +334,16 @@ pub struct PublicAccessBlock {
     pub restrict_public_buckets: bool,
 }
 
+/// S3 Control's namespace, for the account-level configuration.
+pub const S3_CONTROL_NS: &str = "http://awss3control.amazonaws.com/doc/2018-08-20/";
+
 impl PublicAccessBlock {
-    fn to_xml(self) -> String {
-        let mut w = XmlWriter::new("PublicAccessBlockConfiguration", Some(S3_NS));
+    pub fn to_xml(self) -> String {
+        self.to_xml_in(S3_NS)
+    }
+
+    pub fn to_xml_in(self, ns: &str) -> String {
+        let mut w = XmlWriter::new("PublicAccessBlockConfiguration", Some(ns));
         w.elem("BlockPublicAcls", self.block_public_acls.to_string())
             .elem("IgnorePublicAcls", self.ignore_public_acls.to_string())
             .elem("BlockPublicPolicy", self.block_public_policy.to_string())
@@ -344,7 +351,7 @@ impl PublicAccessBlock {
         w.finish()
     }
 
-    fn parse(body: &[u8]) -> S3Result<PublicAccessBlock> {
+    pub fn parse(body: &[u8]) -> S3Result<PublicAccessBlock> {
         let doc = xml::parse_doc(xml::body_text(body)?, "PublicAccessBlockConfiguration")?;
         let root = doc.root_element();
         let flag = |name: &'static str| -> S3Result<bool> {
@@ -363,11 +370,29 @@ impl PublicAccessBlock {
     }
 }
 
-pub async fn public_access_block(state: &AppState, bucket: &str) -> S3Result<PublicAccessBlock> {
-    let b = bucket.to_string();
-    match state.meta(move |m| m.get_bucket_config(&b, "publicAccessBlock")).await? {
-        Some(doc) => PublicAccessBlock::parse(doc.as_bytes()),
-        None => Ok(PublicAccessBlock::default()),
+/// The settings in force for a bucket: its own and its account's, each
+/// setting on if either turns it on.
+pub async fn public_access_block(state: &AppState, bucket: &Bucket) -> S3Result<PublicAccessBlock> {
+    let b = bucket.name.clone();
+    let own = match state.meta(move |m| m.get_bucket_config(&b, "publicAccessBlock")).await? {
+        Some(doc) => PublicAccessBlock::parse(doc.as_bytes())?,
+        None => PublicAccessBlock::default(),
+    };
+    let account = account_public_access_block(state, &bucket.account_id).await?.unwrap_or_default();
+    Ok(PublicAccessBlock {
+        block_public_acls: own.block_public_acls || account.block_public_acls,
+        ignore_public_acls: own.ignore_public_acls || account.ignore_public_acls,
+        block_public_policy: own.block_public_policy || account.block_public_policy,
+        restrict_public_buckets: own.restrict_public_buckets || account.restrict_public_buckets,
+    })
+}
+
+/// The account-level configuration (S3 Control), if set.
+pub async fn account_public_access_block(state: &AppState, account: &str) -> S3Result<Option<PublicAccessBlock>> {
+    let a = account.to_string();
+    match state.meta(move |m| m.iam_get(&a, latchkey_storage::IamKind::AccountSetting, "publicAccessBlock")).await? {
+        Some(doc) => Ok(Some(PublicAccessBlock::parse(doc.as_bytes())?)),
+        None => Ok(None),
     }
 }
 

@@ -2,6 +2,7 @@
 
 pub mod actions;
 mod bucket;
+pub mod control;
 mod copy;
 pub mod headers;
 mod list;
@@ -227,10 +228,7 @@ pub async fn effective_bucket_policy(
     let policy = bucket_policy(state, &bucket.name).await?;
     let Some((label, p)) = policy else { return Ok(None) };
     let outsider = caller.principal.as_ref().is_none_or(|pr| pr.account_id != bucket.account_id);
-    if outsider
-        && bucket::is_public(&p)
-        && bucket::public_access_block(state, &bucket.name).await?.restrict_public_buckets
-    {
+    if outsider && bucket::is_public(&p) && bucket::public_access_block(state, bucket).await?.restrict_public_buckets {
         return Ok(None);
     }
     Ok(Some((label, p)))
