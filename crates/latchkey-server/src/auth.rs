@@ -371,7 +371,7 @@ fn body_plan(
                 let (key, date, scope, seed_sig) = seed.ok_or_else(|| S3Error::new(ErrorCode::AccessDenied))?;
                 sigv4::ChunkedMode::Signed(sigv4::ChunkSigner::new(key, &date, &scope, &seed_sig))
             };
-            PayloadMode::Chunked(sigv4::ChunkedDecoder::new(chunk_mode, with_trailer))
+            PayloadMode::Chunked(Box::new(sigv4::ChunkedDecoder::new(chunk_mode, with_trailer)))
         }
         Some(hex_hash) => {
             let raw =

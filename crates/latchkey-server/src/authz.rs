@@ -463,7 +463,6 @@ pub fn decide(caller: &Caller, req: &AccessRequest<'_>) -> (policy::Decision, po
             .map(|(label, p)| (PolicyId::new(PolicySource::Resource(label.clone())), p.as_ref())),
         permissions_boundary: caller.boundary.as_ref().map(|(id, p)| (id.clone(), p.as_ref())),
         session: caller.session.iter().map(|(id, p)| (id.clone(), p.as_ref())).collect(),
-        ..Default::default()
     };
     (policy::evaluate(&ctx, &set), ctx)
 }
@@ -522,40 +521,6 @@ pub fn decode_denial(sealer: &latchkey_seal::Sealer, encoded: &str) -> Option<St
     String::from_utf8(plain.to_vec()).ok()
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn req(owner: Option<&'static str>) -> AccessRequest<'static> {
-        AccessRequest::new("s3:GetObject", "arn:aws:s3:::b/k", owner)
-    }
-
-    #[test]
-    fn the_root_of_the_owning_account_is_allowed() {
-        assert!(authorize(&Caller::root_for_tests("111111111111"), &req(Some("111111111111"))).is_ok());
-    }
-
-    #[test]
-    fn the_root_of_another_account_is_denied_without_a_resource_policy() {
-        let e = authorize(&Caller::root_for_tests("222222222222"), &req(Some("111111111111"))).unwrap_err();
-        assert_eq!(e.code, ErrorCode::AccessDenied);
-    }
-
-    #[test]
-    fn anonymous_requests_are_denied_without_a_resource_policy() {
-        let anon = Caller {
-            principal: None,
-            engine_principal: policy::Principal::anonymous(),
-            identity: vec![],
-            boundary: None,
-            session: vec![],
-            keys: ContextKeys::new(),
-            message_sealer: None,
-        };
-        assert!(authorize(&anon, &req(Some("111111111111"))).is_err());
-    }
-}
-
 /// AWS rejects resource and trust policies naming IAM users or roles that do
 /// not exist ("Invalid principal in policy"); so does latchkey, for every
 /// account it hosts and for accounts it does not (whose entities cannot exist).
@@ -602,4 +567,38 @@ pub async fn check_principals_exist(state: &Arc<AppState>, p: &Policy) -> S3Resu
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn req(owner: Option<&'static str>) -> AccessRequest<'static> {
+        AccessRequest::new("s3:GetObject", "arn:aws:s3:::b/k", owner)
+    }
+
+    #[test]
+    fn the_root_of_the_owning_account_is_allowed() {
+        assert!(authorize(&Caller::root_for_tests("111111111111"), &req(Some("111111111111"))).is_ok());
+    }
+
+    #[test]
+    fn the_root_of_another_account_is_denied_without_a_resource_policy() {
+        let e = authorize(&Caller::root_for_tests("222222222222"), &req(Some("111111111111"))).unwrap_err();
+        assert_eq!(e.code, ErrorCode::AccessDenied);
+    }
+
+    #[test]
+    fn anonymous_requests_are_denied_without_a_resource_policy() {
+        let anon = Caller {
+            principal: None,
+            engine_principal: policy::Principal::anonymous(),
+            identity: vec![],
+            boundary: None,
+            session: vec![],
+            keys: ContextKeys::new(),
+            message_sealer: None,
+        };
+        assert!(authorize(&anon, &req(Some("111111111111"))).is_err());
+    }
 }

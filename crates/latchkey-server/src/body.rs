@@ -18,7 +18,7 @@ pub enum PayloadMode {
     Sha256([u8; 32]),
     Unsigned,
     /// aws-chunked framing (signed chunks or unsigned with a trailer).
-    Chunked(ChunkedDecoder),
+    Chunked(Box<ChunkedDecoder>),
 }
 
 /// What the client said the body's checksum is.
@@ -81,7 +81,7 @@ impl RequestBody {
         let (decoder, sha256) = match plan.mode {
             PayloadMode::Sha256(h) => (None, Some((Sha256::new(), h))),
             PayloadMode::Unsigned => (None, None),
-            PayloadMode::Chunked(d) => (Some(d), None),
+            PayloadMode::Chunked(d) => (Some(*d), None),
         };
         let checksum = plan.checksum.map(|c| match c {
             ChecksumClaim::Header { algorithm, value } => (algorithm, algorithm.hasher(), Some(value)),

@@ -148,7 +148,7 @@ pub fn prefix_successor(prefix: &[u8]) -> Option<Vec<u8>> {
 
 const OBJECT_COLS: &str = "bucket, key, segments, size, etag, last_modified_ms, owner_account, attrs";
 
-fn object_from_row(row: &Row) -> rusqlite::Result<(String, Vec<u8>, String, i64, String, i64, String, String)> {
+fn object_from_row(row: &Row) -> rusqlite::Result<ObjectRow> {
     Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?, row.get(4)?, row.get(5)?, row.get(6)?, row.get(7)?))
 }
 

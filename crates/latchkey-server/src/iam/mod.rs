@@ -342,3 +342,38 @@ async fn account_summary(state: &Arc<AppState>, req: &IamRequest<'_>) -> S3Resul
     x.w().close();
     Ok(x.finish(req.request_id))
 }
+
+/// Tag/Untag{User,Role}: tags to set (`Tags`) and keys to remove (`TagKeys`).
+pub struct TagChange {
+    set: Vec<(String, String)>,
+    remove: Vec<String>,
+}
+
+impl TagChange {
+    pub fn from_params(p: &Params, tagging: bool) -> S3Result<TagChange> {
+        let set = if tagging { p.tags("Tags")? } else { vec![] };
+        entities::validate_tags(&set)?;
+        let remove = if tagging { vec![] } else { p.members("TagKeys").into_iter().map(str::to_string).collect() };
+        Ok(TagChange { set, remove })
+    }
+
+    /// Tag keys compare without case, as IAM's do.
+    pub fn apply(&self, tags: &mut Vec<entities::Tag>) -> S3Result<()> {
+        entities::merge_tags(tags, self.set.clone())?;
+        tags.retain(|t| !self.remove.iter().any(|r| r.eq_ignore_ascii_case(&t.key)));
+        Ok(())
+    }
+}
+
+/// List{User,Role}Tags.
+pub fn list_tags(req: &IamRequest<'_>, action: &str, tags: Vec<entities::Tag>) -> S3Result<HttpResponse> {
+    let (page, truncated, marker) = paginate(tags, req.params)?;
+    let mut x = req.xml(action);
+    x.w().open("Tags");
+    for t in &page {
+        x.w().open("member").elem("Key", &t.key).elem("Value", &t.value).close();
+    }
+    x.w().close();
+    write_page_end(&mut x, truncated, marker);
+    Ok(x.finish(req.request_id))
+}

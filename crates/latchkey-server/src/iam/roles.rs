@@ -2,7 +2,7 @@
 //! through STS.
 
 use super::entities::{
-    arn, encode_document, merge_tags, new_id, timestamp, validate_name, validate_path, validate_tags, Role, Tag,
+    arn, encode_document, new_id, timestamp, validate_name, validate_path, validate_tags, Role, Tag,
 };
 use super::policies::{check_policy, require_policy_exists, PolicyUse};
 use super::query::QueryXml;
@@ -187,13 +187,10 @@ pub async fn handle(state: &Arc<AppState>, req: &IamRequest<'_>, action: &str) -
         }
         "TagRole" | "UntagRole" => {
             let name = p.required("RoleName")?.to_string();
-            let tags = if action == "TagRole" { p.tags("Tags")? } else { vec![] };
-            validate_tags(&tags)?;
-            let remove: Vec<String> = p.members("TagKeys").into_iter().map(str::to_string).collect();
+            let change = super::TagChange::from_params(p, action == "TagRole")?;
             transact(state, &account, move |tx| {
                 let mut role: Role = load(tx, IamKind::Role, &name)?.ok_or_else(|| no_such("role", &name))?;
-                merge_tags(&mut role.tags, tags.clone())?;
-                role.tags.retain(|t| !remove.iter().any(|r| r.eq_ignore_ascii_case(&t.key)));
+                change.apply(&mut role.tags)?;
                 save(tx, IamKind::Role, &name, &role)
             })
             .await?;
@@ -205,15 +202,7 @@ pub async fn handle(state: &Arc<AppState>, req: &IamRequest<'_>, action: &str) -
                 load(tx, IamKind::Role, &name)?.ok_or_else(|| no_such("role", &name))
             })
             .await?;
-            let (page, truncated, marker) = paginate(role.tags, p)?;
-            let mut x = req.xml(action);
-            x.w().open("Tags");
-            for t in &page {
-                x.w().open("member").elem("Key", &t.key).elem("Value", &t.value).close();
-            }
-            x.w().close();
-            write_page_end(&mut x, truncated, marker);
-            Ok(x.finish(req.request_id))
+            super::list_tags(req, action, role.tags)
         }
         _ => Err(S3Error::new(ErrorCode::InvalidAction)),
     }

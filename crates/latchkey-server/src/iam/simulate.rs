@@ -258,10 +258,8 @@ pub fn statement_span(doc: &str, index: usize) -> Option<((usize, usize), (usize
                     if c == '{' {
                         start = Some(i);
                     }
-                } else if in_statement && depth == statement_depth && c == '{' {
-                    if seen == index {
-                        start = Some(i);
-                    }
+                } else if in_statement && depth == statement_depth && c == '{' && seen == index {
+                    start = Some(i);
                 }
             }
             '}' | ']' => {

@@ -1,8 +1,6 @@
 //! Users, their access keys and tags, and groups.
 
-use super::entities::{
-    arn, merge_tags, new_id, timestamp, validate_name, validate_path, validate_tags, Group, Tag, User,
-};
+use super::entities::{arn, new_id, timestamp, validate_name, validate_path, validate_tags, Group, Tag, User};
 use super::query::QueryXml;
 use super::{already_exists, load, load_all, no_such, paginate, save, transact, write_page_end, IamRequest};
 use crate::auth::PrincipalKind;
@@ -355,13 +353,10 @@ pub async fn handle(state: &Arc<AppState>, req: &IamRequest<'_>, action: &str) -
         }
         "TagUser" | "UntagUser" => {
             let name = p.required("UserName")?.to_string();
-            let tags = if action == "TagUser" { p.tags("Tags")? } else { vec![] };
-            validate_tags(&tags)?;
-            let remove: Vec<String> = p.members("TagKeys").into_iter().map(str::to_string).collect();
+            let change = super::TagChange::from_params(p, action == "TagUser")?;
             transact(state, &account, move |tx| {
                 let mut user: User = load(tx, IamKind::User, &name)?.ok_or_else(|| no_such("user", &name))?;
-                merge_tags(&mut user.tags, tags.clone())?;
-                user.tags.retain(|t| !remove.iter().any(|r| r.eq_ignore_ascii_case(&t.key)));
+                change.apply(&mut user.tags)?;
                 save(tx, IamKind::User, &name, &user)
             })
             .await?;
@@ -373,15 +368,7 @@ pub async fn handle(state: &Arc<AppState>, req: &IamRequest<'_>, action: &str) -
                 load(tx, IamKind::User, &name)?.ok_or_else(|| no_such("user", &name))
             })
             .await?;
-            let (page, truncated, marker) = paginate(user.tags, p)?;
-            let mut x = req.xml(action);
-            x.w().open("Tags");
-            for t in &page {
-                x.w().open("member").elem("Key", &t.key).elem("Value", &t.value).close();
-            }
-            x.w().close();
-            write_page_end(&mut x, truncated, marker);
-            Ok(x.finish(req.request_id))
+            super::list_tags(req, action, user.tags)
         }
         "CreateGroup" => {
             let name = p.required("GroupName")?.to_string();

@@ -198,25 +198,6 @@ pub async fn list_objects(state: &Arc<AppState>, req: &S3Request, bucket: &Bucke
     Ok(response::xml(StatusCode::OK, w.finish()))
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn keys_roll_up_at_the_first_delimiter_after_the_prefix() {
-        assert_eq!(common_prefix("a/b/c", "", Some("/")), Some("a/"));
-        assert_eq!(common_prefix("a/b/c", "a/", Some("/")), Some("a/b/"));
-        assert_eq!(common_prefix("a/b", "a/", Some("/")), None);
-        assert_eq!(common_prefix("a/b", "", None), None);
-        assert_eq!(common_prefix("photos2024-x", "photos", Some("-")), Some("photos2024-"));
-    }
-
-    #[test]
-    fn url_encoding_keeps_slashes_and_escapes_plus_and_space() {
-        assert_eq!(url_encode("a b+c/d%"), "a%20b%2Bc/d%25");
-    }
-}
-
 /// ListObjectVersions for buckets without versioning: every object is its
 /// own only version, `null`, and the latest.
 pub async fn list_object_versions(state: &Arc<AppState>, req: &S3Request, bucket: &Bucket) -> S3Result<HttpResponse> {
@@ -268,4 +249,23 @@ pub async fn list_object_versions(state: &Arc<AppState>, req: &S3Request, bucket
         w.open("CommonPrefixes").elem("Prefix", enc(cp)).close();
     }
     Ok(response::xml(StatusCode::OK, w.finish()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_roll_up_at_the_first_delimiter_after_the_prefix() {
+        assert_eq!(common_prefix("a/b/c", "", Some("/")), Some("a/"));
+        assert_eq!(common_prefix("a/b/c", "a/", Some("/")), Some("a/b/"));
+        assert_eq!(common_prefix("a/b", "a/", Some("/")), None);
+        assert_eq!(common_prefix("a/b", "", None), None);
+        assert_eq!(common_prefix("photos2024-x", "photos", Some("-")), Some("photos2024-"));
+    }
+
+    #[test]
+    fn url_encoding_keeps_slashes_and_escapes_plus_and_space() {
+        assert_eq!(url_encode("a b+c/d%"), "a%20b%2Bc/d%25");
+    }
 }

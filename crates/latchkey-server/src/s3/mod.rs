@@ -74,7 +74,8 @@ pub async fn handle(state: &Arc<AppState>, mut req: S3Request) -> S3Result<HttpR
         }
     }
     // DeleteObjects is authorized key by key, as s3:DeleteObject on each.
-    if !matches!(req.endpoint, Endpoint::DeleteObjects { .. }) && !(policy_op && owner_root) {
+    let skip_gate = matches!(req.endpoint, Endpoint::DeleteObjects { .. }) || (policy_op && owner_root);
+    if !skip_gate {
         let keys = condition_keys(state, &req, bucket.as_ref()).await?;
         let resource = req.endpoint.resource_arn();
         let mut access =

@@ -497,6 +497,11 @@ pub async fn list_uploads(state: &Arc<AppState>, req: &S3Request, bucket: &Bucke
     Ok(response::xml(StatusCode::OK, w.finish()))
 }
 
+#[doc(hidden)]
+pub fn fuzz_parsers(data: &[u8]) -> bool {
+    parse_complete_request(data).is_ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -511,9 +516,4 @@ mod tests {
         h.update(Md5::digest(b"b"));
         assert_eq!(multipart_etag(&[&a, &b]).unwrap(), format!("{}-2", hex::encode(h.finalize())));
     }
-}
-
-#[doc(hidden)]
-pub fn fuzz_parsers(data: &[u8]) -> bool {
-    parse_complete_request(data).is_ok()
 }

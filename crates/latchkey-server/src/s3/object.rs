@@ -387,7 +387,7 @@ pub async fn get_attributes(
         w.open("ObjectParts")
             .elem("PartsCount", o.segments.len().to_string())
             .elem("PartNumberMarker", marker.to_string());
-        if let Some((n, _)) = parts.iter().take(max).last() {
+        if let Some((n, _)) = parts.iter().take(max).next_back() {
             w.elem("NextPartNumberMarker", n.to_string());
         }
         w.elem("MaxParts", max.to_string()).elem("IsTruncated", truncated.to_string());
@@ -463,6 +463,11 @@ async fn set_tags(state: &Arc<AppState>, bucket: &Bucket, key: &str, tags: Vec<(
     }
 }
 
+#[doc(hidden)]
+pub fn fuzz_parsers(data: &[u8]) -> bool {
+    parse_delete_request(data).is_ok() | parse_tagging(data).is_ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -521,9 +526,4 @@ mod tests {
             prop_assert_eq!(&parse_delete_request(body.as_bytes()).unwrap().objects[0].key, &key);
         }
     }
-}
-
-#[doc(hidden)]
-pub fn fuzz_parsers(data: &[u8]) -> bool {
-    parse_delete_request(data).is_ok() | parse_tagging(data).is_ok()
 }
