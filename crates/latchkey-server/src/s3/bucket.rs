@@ -260,7 +260,14 @@ pub async fn put_policy(state: &Arc<AppState>, req: &mut S3Request, b: &Bucket) 
             return Err(S3Error::msg(ErrorCode::MalformedPolicy, "Policy has invalid action"));
         }
         for r in s.resources().map(|(r, _)| r).unwrap_or_default() {
-            let ok = r == "*" || *r == own || r.starts_with(&format!("{own}/"));
+            // A pattern is acceptable when it can name this bucket or its
+            // objects: its literal part (up to the first wildcard) must be
+            // a prefix of the bucket's ARN or lie inside it.
+            let literal = r.split(['*', '?']).next().unwrap_or("");
+            let ok = r == "*"
+                || *r == own
+                || r.starts_with(&format!("{own}/"))
+                || (r.contains(['*', '?']) && (own.starts_with(literal) || literal.starts_with(&format!("{own}/"))));
             if !ok {
                 return Err(S3Error::msg(ErrorCode::MalformedPolicy, "Policy has invalid resource"));
             }
