@@ -122,6 +122,13 @@ pub async fn handle(state: &Arc<AppState>, req: IamRequest<'_>) -> S3Result<Http
             }
         }
     }
+    // IAM's own condition keys.
+    if let Some(arn) = req.params.get("PolicyArn") {
+        keys.push(("iam:PolicyARN".to_string(), vec![arn.to_string()]));
+    }
+    if let Some(b) = req.params.get("PermissionsBoundary") {
+        keys.push(("iam:PermissionsBoundary".to_string(), vec![b.to_string()]));
+    }
     // Tags the request sets or removes: aws:RequestTag/* and aws:TagKeys.
     let request_tags = req.params.tags("Tags").unwrap_or_default();
     for (k, v) in &request_tags {

@@ -150,6 +150,12 @@ async fn condition_keys(
         }
         .to_string(),
     );
+    // s3:signatureAge: milliseconds since the request was signed.
+    let signed_at = req.query.get("X-Amz-Date").or_else(|| req.header("x-amz-date"));
+    if let Some(t) = signed_at.and_then(latchkey_sigv4::parse_amz_date) {
+        let age = (req.now - t).whole_milliseconds().max(0);
+        set("s3:signatureAge", age.to_string());
+    }
     if let Some(v) = req.header("x-amz-content-sha256") {
         set("s3:x-amz-content-sha256", v.to_string());
     }
