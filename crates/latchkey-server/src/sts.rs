@@ -547,3 +547,110 @@ async fn get_access_key_info(state: &Arc<AppState>, req: &StsRequest<'_>) -> S3R
     x.w().elem("Account", account);
     Ok(x.finish(req.request_id))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn params(pairs: &[(&str, &str)]) -> Params {
+        Params(pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect())
+    }
+
+    #[test]
+    fn role_session_names_are_2_to_64_of_the_iam_characters() {
+        assert!(check_name("ab", "roleSessionName", 2, 64).is_ok());
+        assert!(check_name("user@example.com,=+.-_", "roleSessionName", 2, 64).is_ok());
+        for bad in ["a", &"a".repeat(65), "has space", "slash/no", "colon:no"] {
+            assert_eq!(
+                check_name(bad, "roleSessionName", 2, 64).unwrap_err().code,
+                ErrorCode::ValidationError,
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn federated_names_are_2_to_32() {
+        assert!(check_name(&"a".repeat(32), "name", 2, 32).is_ok());
+        assert!(check_name(&"a".repeat(33), "name", 2, 32).is_err());
+    }
+
+    #[test]
+    fn durations_respect_the_minimum_the_role_and_chaining() {
+        assert_eq!(duration(&params(&[]), 900, 7200, 3600, Cap::Role).unwrap(), 3600);
+        assert_eq!(duration(&params(&[("DurationSeconds", "900")]), 900, 7200, 3600, Cap::Role).unwrap(), 900);
+        assert!(duration(&params(&[("DurationSeconds", "899")]), 900, 7200, 3600, Cap::Role).is_err());
+        let over = duration(&params(&[("DurationSeconds", "7201")]), 900, 7200, 3600, Cap::Role).unwrap_err();
+        assert!(over.message.contains("MaxSessionDuration"));
+        let chained =
+            duration(&params(&[("DurationSeconds", "3601")]), 900, CHAINED_MAX, 3600, Cap::Chained).unwrap_err();
+        assert!(chained.message.contains("role chaining"));
+        assert!(duration(&params(&[("DurationSeconds", "abc")]), 900, 7200, 3600, Cap::Role).is_err());
+    }
+
+    #[test]
+    fn root_sessions_longer_than_an_hour_default_to_an_hour() {
+        assert_eq!(duration(&params(&[("DurationSeconds", "7200")]), 900, 3600, 43_200, Cap::Root).unwrap(), 3600);
+        assert_eq!(duration(&params(&[]), 900, 3600, 43_200, Cap::Root).unwrap(), 3600);
+        assert!(duration(&params(&[("DurationSeconds", "129601")]), 900, 3600, 43_200, Cap::Root).is_err());
+    }
+
+    #[test]
+    fn user_sessions_go_up_to_36_hours() {
+        assert_eq!(
+            duration(&params(&[("DurationSeconds", "129600")]), 900, 129_600, 43_200, Cap::Api).unwrap(),
+            129_600
+        );
+        assert!(duration(&params(&[("DurationSeconds", "129601")]), 900, 129_600, 43_200, Cap::Api).is_err());
+        assert_eq!(duration(&params(&[]), 900, 129_600, 43_200, Cap::Api).unwrap(), 43_200);
+    }
+
+    #[test]
+    fn session_policies_are_at_most_2048_characters_and_10_arns() {
+        let ok = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:GetObject","Resource":"*"}]}"#;
+        assert!(session_policy_params(&params(&[("Policy", ok)])).is_ok());
+        let long = format!("{}{}", &ok[..ok.len() - 2], " ".repeat(2049));
+        assert!(session_policy_params(&params(&[("Policy", &long)])).is_err());
+        assert_eq!(
+            session_policy_params(&params(&[("Policy", "{not json")])).unwrap_err().code,
+            ErrorCode::MalformedPolicyDocument
+        );
+        let arns: Vec<(String, String)> =
+            (1..=11).map(|i| (format!("PolicyArns.member.{i}.arn"), format!("arn:aws:iam::aws:policy/P{i}"))).collect();
+        let refs: Vec<(&str, &str)> = arns.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        assert!(session_policy_params(&params(&refs)).is_err());
+        assert_eq!(session_policy_params(&params(&refs[..10])).unwrap().1.len(), 10);
+    }
+
+    #[test]
+    fn session_tags_follow_the_limits() {
+        let tag = |i: usize, k: &str, v: &str| {
+            vec![(format!("Tags.member.{i}.Key"), k.to_string()), (format!("Tags.member.{i}.Value"), v.to_string())]
+        };
+        let mk = |pairs: Vec<(String, String)>| Params(pairs);
+        assert!(session_tags(&mk(tag(1, "team", "blue"))).is_ok());
+        assert!(session_tags(&mk(tag(1, &"k".repeat(129), "v"))).is_err());
+        assert!(session_tags(&mk(tag(1, "k", &"v".repeat(257)))).is_err());
+        let mut dup = tag(1, "Team", "a");
+        dup.extend(tag(2, "team", "b"));
+        assert_eq!(session_tags(&mk(dup)).unwrap_err().code, ErrorCode::InvalidParameterValue);
+        let many: Vec<(String, String)> = (1..=51).flat_map(|i| tag(i, &format!("k{i}"), "v")).collect();
+        assert!(session_tags(&mk(many)).is_err());
+    }
+
+    #[test]
+    fn role_arns_name_an_account_and_a_role() {
+        assert_eq!(
+            parse_role_arn("arn:aws:iam::123456789012:role/path/app").unwrap(),
+            ("123456789012".into(), "app".into())
+        );
+        for bad in [
+            "arn:aws:iam::123:role/app",
+            "arn:aws:iam::123456789012:user/app",
+            "nonsense",
+            "arn:aws:iam::123456789012:role/",
+        ] {
+            assert!(parse_role_arn(bad).is_err(), "{bad}");
+        }
+    }
+}
