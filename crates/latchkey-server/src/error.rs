@@ -70,7 +70,10 @@ error_codes! {
     PackedPolicyTooLarge => BAD_REQUEST, "The request was rejected because the total packed size of the session policies and session tags combined was too large.";
     InvalidParameterValue => BAD_REQUEST, "An invalid or out-of-range value was supplied for the input parameter.";
     MalformedPolicy => BAD_REQUEST, "Policies must be valid JSON and the first byte must be '{'";
-        NoSuchBucketPolicy => NOT_FOUND, "The bucket policy does not exist";
+            NoSuchBucketPolicy => NOT_FOUND, "The bucket policy does not exist";
+    NoSuchCORSConfiguration => NOT_FOUND, "The CORS configuration does not exist";
+    AccessForbidden => FORBIDDEN, "CORSResponse: This CORS request is not allowed.";
+    BadRequest => BAD_REQUEST, "Bad Request";
     NoSuchPublicAccessBlockConfiguration => NOT_FOUND, "The public access block configuration was not found";
     // IAM and STS (Query protocol) errors.
     NoSuchEntity => NOT_FOUND, "The request was rejected because it referenced a resource entity that does not exist.";

@@ -75,6 +75,9 @@ pub enum Endpoint {
     GetBucketVersioning { bucket: String },
     ListObjects { bucket: String },
     GetBucketPolicy { bucket: String },
+    GetBucketCors { bucket: String },
+    PutBucketCors { bucket: String },
+    DeleteBucketCors { bucket: String },
     GetPublicAccessBlock { bucket: String },
     PutPublicAccessBlock { bucket: String },
     DeletePublicAccessBlock { bucket: String },
@@ -108,7 +111,6 @@ const UNSUPPORTED_SUBRESOURCES: &[&str] = &[
     "accelerate",
     "acl",
     "analytics",
-    "cors",
     "encryption",
     "intelligent-tiering",
     "inventory",
@@ -142,6 +144,8 @@ impl Endpoint {
             HeadBucket { .. } | ListObjects { .. } | ListObjectsV2 { .. } => "s3:ListBucket",
             ListObjectVersions { .. } => "s3:ListBucketVersions",
             GetBucketPolicy { .. } => "s3:GetBucketPolicy",
+            GetBucketCors { .. } => "s3:GetBucketCORS",
+            PutBucketCors { .. } | DeleteBucketCors { .. } => "s3:PutBucketCORS",
             GetPublicAccessBlock { .. } => "s3:GetBucketPublicAccessBlock",
             PutPublicAccessBlock { .. } | DeletePublicAccessBlock { .. } => "s3:PutBucketPublicAccessBlock",
             PutBucketPolicy { .. } => "s3:PutBucketPolicy",
@@ -182,6 +186,9 @@ impl Endpoint {
             | ListObjectsV2 { bucket }
             | ListObjectVersions { bucket }
             | GetBucketPolicy { bucket }
+            | GetBucketCors { bucket }
+            | PutBucketCors { bucket }
+            | DeleteBucketCors { bucket }
             | GetPublicAccessBlock { bucket }
             | PutPublicAccessBlock { bucket }
             | DeletePublicAccessBlock { bucket }
@@ -222,6 +229,9 @@ impl Endpoint {
             | ListObjectsV2 { bucket }
             | ListObjectVersions { bucket }
             | GetBucketPolicy { bucket }
+            | GetBucketCors { bucket }
+            | PutBucketCors { bucket }
+            | DeleteBucketCors { bucket }
             | GetPublicAccessBlock { bucket }
             | PutPublicAccessBlock { bucket }
             | DeletePublicAccessBlock { bucket }
@@ -284,6 +294,9 @@ pub fn route(method: &Method, target: Target, q: &Query, has_copy_source: bool) 
         }
         return match *method {
             Method::PUT if q.has("policy") => Ok(PutBucketPolicy { bucket }),
+            Method::GET if q.has("cors") => Ok(GetBucketCors { bucket }),
+            Method::PUT if q.has("cors") => Ok(PutBucketCors { bucket }),
+            Method::DELETE if q.has("cors") => Ok(DeleteBucketCors { bucket }),
             Method::GET if q.has("publicAccessBlock") => Ok(GetPublicAccessBlock { bucket }),
             Method::PUT if q.has("publicAccessBlock") => Ok(PutPublicAccessBlock { bucket }),
             Method::DELETE if q.has("publicAccessBlock") => Ok(DeletePublicAccessBlock { bucket }),

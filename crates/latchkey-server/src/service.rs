@@ -35,11 +35,28 @@ where
     let has_body = req.headers().get("content-length").is_some_and(|v| v.as_bytes() != b"0")
         || req.headers().contains_key("transfer-encoding");
     let query_protocol = is_query_protocol(&req);
+    // CORS needs the bucket and the Origin whatever the outcome.
+    let cors_relevant = req.headers().contains_key("origin") || method == Method::OPTIONS;
+    let cors_bucket = if query_protocol || !cors_relevant {
+        None
+    } else {
+        let host = req.headers().get("host").and_then(|h| h.to_str().ok()).map(str::to_string);
+        resolve_target(host.as_deref(), &path, &state.config.domains).ok().and_then(|t| t.bucket)
+    };
+    let request_headers = if cors_relevant { req.headers().clone() } else { http::HeaderMap::new() };
     let mut resp = match (&method, path.as_str()) {
         (&Method::GET | &Method::HEAD, "/health/live" | "/health/ready") => {
             let mut r = response::status(StatusCode::OK);
             *r.body_mut() = response::full("ok\n");
             r
+        }
+        // Preflight requests carry no credentials; the bucket's CORS rules answer.
+        (&Method::OPTIONS, _) if cors_bucket.is_some() => {
+            let bucket = cors_bucket.clone().unwrap_or_default();
+            match crate::s3::cors::preflight(&state, &bucket, &request_headers).await {
+                Ok(r) => r,
+                Err(e) => response::error(&e, &path, &id, false),
+            }
         }
         _ => match dispatch(&state, req, &id).await {
             Ok(r) => r,
@@ -58,6 +75,9 @@ where
             }
         },
     };
+    if let (Some(b), false) = (&cors_bucket, method == Method::OPTIONS) {
+        crate::s3::cors::decorate(&state, b, method.as_str(), &request_headers, &mut resp).await;
+    }
     set_header(&mut resp, "x-amz-request-id", &id);
     set_header(&mut resp, "x-amz-id-2", &id);
     set_header(&mut resp, "server", "latchkey");

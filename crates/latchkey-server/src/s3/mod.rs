@@ -4,6 +4,7 @@ pub mod actions;
 mod bucket;
 pub mod control;
 mod copy;
+pub mod cors;
 pub mod headers;
 mod list;
 mod multipart;
@@ -98,6 +99,9 @@ pub async fn handle(state: &Arc<AppState>, mut req: S3Request) -> S3Result<HttpR
         (ListObjects { .. }, Some(b)) => list::list_objects(state, &req, &b, false).await,
         (ListObjectsV2 { .. }, Some(b)) => list::list_objects(state, &req, &b, true).await,
         (GetBucketPolicy { .. }, Some(b)) => bucket::get_policy(state, &b).await,
+        (GetBucketCors { .. }, Some(b)) => cors::get(state, &b).await,
+        (PutBucketCors { .. }, Some(b)) => cors::put(state, &mut req, &b).await,
+        (DeleteBucketCors { .. }, Some(b)) => cors::delete(state, &b).await,
         (GetPublicAccessBlock { .. }, Some(b)) => bucket::get_public_access_block(state, &b).await,
         (PutPublicAccessBlock { .. }, Some(b)) => bucket::put_public_access_block(state, &mut req, &b).await,
         (DeletePublicAccessBlock { .. }, Some(b)) => bucket::delete_public_access_block(state, &b).await,
