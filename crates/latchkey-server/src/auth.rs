@@ -242,7 +242,7 @@ pub async fn authenticate(state: &AppState, req: &RequestHead<'_>, now: OffsetDa
 
 /// Finds who owns `key_id` and the secret its signatures are made with:
 /// a long-term key from the store, or a temporary key from its sealed token.
-async fn resolve_key(
+pub async fn resolve_key(
     state: &AppState,
     key_id: &str,
     token: Option<&str>,

@@ -118,6 +118,24 @@ where
         headers: &parts.headers,
     };
     let auth = authenticate(state, &head, now).await?;
+    // Browser form uploads carry their credentials in the form.
+    if parts.method == Method::POST {
+        let ct = parts.headers.get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("");
+        if ct.to_ascii_lowercase().starts_with("multipart/form-data") {
+            let host = parts.headers.get("host").and_then(|h| h.to_str().ok());
+            let target = resolve_target(host, &raw_path, &state.config.domains)?;
+            if let (Some(bucket), None) = (target.bucket, target.key) {
+                let req = crate::s3::post_object::PostRequest {
+                    bucket,
+                    content_type: ct,
+                    host,
+                    now,
+                    facts: request_facts(&parts, now),
+                };
+                return crate::s3::post_object::post_object(state, req, body).await;
+            }
+        }
+    }
     if raw_path == crate::s3::control::PUBLIC_ACCESS_BLOCK_PATH {
         let caller = crate::authz::Caller::load(state, auth.principal.clone(), &request_facts(&parts, now)).await?;
         let mut body = RequestBody::new(body, auth.body, state.config.max_object_size);

@@ -9,6 +9,8 @@ pub mod headers;
 mod list;
 mod multipart;
 mod object;
+pub mod post_object;
+pub mod post_policy;
 
 use crate::auth::{AuthType, Principal, PrincipalKind};
 use crate::authz::{authorize, AccessRequest};
