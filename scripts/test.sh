@@ -46,6 +46,21 @@ if [[ ! -f "$stamp" || "$(cat "$stamp")" != "$want" ]]; then
     echo "$want" > "$stamp"
 fi
 
+# --- browser: Debian's chromium driven by playwright-core (no downloaded browsers)
+if ! command -v chromium >/dev/null 2>&1; then
+    if [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null; then
+        step "installing Debian's chromium"
+        apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+    else
+        echo "warning: chromium is not installed; the browser tests will fail" >&2
+    fi
+fi
+if [[ ! -d tests/browser/node_modules/playwright-core ]]; then
+    step "installing playwright-core into tests/browser"
+    (cd tests/browser && npm ci --no-audit --no-fund --silent)
+fi
+
 # --- Rust --------------------------------------------------------------------
 step "cargo build --workspace --all-targets"
 cargo build --workspace --all-targets
