@@ -1,6 +1,7 @@
 """Browser form uploads (POST Object) with SigV4 POST policies, as boto3's
 generate_presigned_post makes them (S3 "Browser-based uploads using POST",
 "Creating a POST policy"). Nothing is stored unless every check passes."""
+import os
 import time
 
 import pytest
@@ -101,3 +102,69 @@ def test_a_form_without_a_file_or_a_key_is_refused(s3, bucket):
     fields = {k: v for k, v in post["fields"].items() if k != "key"}
     r = requests.post(post["url"], data=fields, files={"file": ("x", b"1")}, timeout=30)
     assert r.status_code == 400 and error_code(r) == "InvalidArgument"
+
+
+POST_MB = int(os.environ.get("LATCHKEY_E2E_POST_MB", "1024"))
+
+
+def test_a_large_form_upload_streams_with_flat_memory(server_factory):
+    """A 1 GiB (LATCHKEY_E2E_POST_MB) POST form upload: the server streams the
+    file part to disk; its resident memory stays under 100 MiB."""
+    import hashlib
+    from test_memory import RssSampler, RSS_LIMIT_KIB
+    srv = server_factory()
+    s3 = srv.client()
+    s3.create_bucket(Bucket="bigform")
+    size = POST_MB * 1024 * 1024
+    post = s3.generate_presigned_post("bigform", "big.bin", Conditions=[["content-length-range", 1, size]],
+                                      ExpiresIn=600)
+    boundary = "latchkeyboundary7MA4YWxkTrZu0gW"
+    head = b"".join(
+        f'--{boundary}\r\nContent-Disposition: form-data; name="{k}"\r\n\r\n{v}\r\n'.encode()
+        for k, v in post["fields"].items())
+    head += f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="big.bin"\r\n' \
+            f'Content-Type: application/octet-stream\r\n\r\n'.encode()
+    tail = f"\r\n--{boundary}--\r\n".encode()
+    chunk = bytes(range(256)) * 4096  # 1 MiB
+    md5 = hashlib.md5()
+
+    class Body:
+        """A file-like multipart body generated as it is read (requests sends
+        its length as Content-Length and streams it)."""
+
+        def __init__(self):
+            self.parts = [head]
+            self.sent = 0
+            self.buf = b""
+
+        def __len__(self):
+            return len(head) + size + len(tail)
+
+        def read(self, n=-1):
+            n = n if n and n > 0 else 1 << 20
+            while len(self.buf) < n:
+                if self.parts:
+                    self.buf += self.parts.pop()
+                elif self.sent < size:
+                    piece = chunk[: min(len(chunk), size - self.sent)]
+                    md5.update(piece)
+                    self.sent += len(piece)
+                    self.buf += piece
+                    if self.sent == size:
+                        self.parts.append(tail)
+                else:
+                    break
+            out, self.buf = self.buf[:n], self.buf[n:]
+            return out
+
+    sampler = RssSampler(srv)
+    sampler.start()
+    try:
+        r = requests.post(post["url"], data=Body(), timeout=900, headers={
+            "Content-Type": f"multipart/form-data; boundary={boundary}"})
+    finally:
+        sampler.stop()
+    assert r.status_code == 204, r.text[:300]
+    assert r.headers["ETag"].strip('"') == md5.hexdigest()
+    assert s3.head_object(Bucket="bigform", Key="big.bin")["ContentLength"] == size
+    assert sampler.peak_kib < RSS_LIMIT_KIB, f"server RSS peaked at {sampler.peak_kib} KiB"
