@@ -592,3 +592,23 @@ def test_request_id_on_every_response(server, s3, bucket):
     ids = {http_headers(s3.head_object(Bucket=bucket, Key="r"))["x-amz-request-id"]
            for _ in range(5)}
     assert len(ids) == 5
+
+
+# ---------------------------------------------------------------------------
+# ACLs: buckets are BucketOwnerEnforced (S3's default): ACLs are disabled
+# ---------------------------------------------------------------------------
+
+def test_acls_are_disabled_as_with_bucket_owner_enforced(s3, bucket):
+    s3.put_object(Bucket=bucket, Key="k", Body=b"x")
+    for acl in (s3.get_bucket_acl(Bucket=bucket), s3.get_object_acl(Bucket=bucket, Key="k")):
+        assert [g["Permission"] for g in acl["Grants"]] == ["FULL_CONTROL"]
+        assert acl["Grants"][0]["Grantee"]["ID"] == acl["Owner"]["ID"]
+    s3.put_bucket_acl(Bucket=bucket, ACL="private")
+    s3.put_object_acl(Bucket=bucket, Key="k", ACL="bucket-owner-full-control")
+    for call in (lambda: s3.put_bucket_acl(Bucket=bucket, ACL="public-read"),
+                 lambda: s3.put_object_acl(Bucket=bucket, Key="k", ACL="public-read-write")):
+        with pytest.raises(ClientError) as e:
+            call()
+        assert e.value.response["Error"]["Code"] == "AccessControlListNotSupported"
+    rules = s3.get_bucket_ownership_controls(Bucket=bucket)["OwnershipControls"]["Rules"]
+    assert rules == [{"ObjectOwnership": "BucketOwnerEnforced"}]

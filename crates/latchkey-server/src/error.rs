@@ -71,7 +71,8 @@ error_codes! {
     InvalidParameterValue => BAD_REQUEST, "An invalid or out-of-range value was supplied for the input parameter.";
     MalformedPolicy => BAD_REQUEST, "Policies must be valid JSON and the first byte must be '{'";
             NoSuchBucketPolicy => NOT_FOUND, "The bucket policy does not exist";
-        NoSuchCORSConfiguration => NOT_FOUND, "The CORS configuration does not exist";
+            NoSuchCORSConfiguration => NOT_FOUND, "The CORS configuration does not exist";
+    AccessControlListNotSupported => BAD_REQUEST, "The bucket does not allow ACLs";
     MalformedPOSTRequest => BAD_REQUEST, "The body of your POST request is not well-formed multipart/form-data.";
     MaxPostPreDataLengthExceeded => BAD_REQUEST, "Your POST request fields preceeding the upload file was too large.";
     InvalidPolicyDocument => BAD_REQUEST, "The content of the form does not meet the conditions specified in the policy document.";

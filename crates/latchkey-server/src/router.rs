@@ -75,6 +75,10 @@ pub enum Endpoint {
     GetBucketVersioning { bucket: String },
     ListObjects { bucket: String },
     GetBucketPolicy { bucket: String },
+    GetBucketAcl { bucket: String },
+    PutBucketAcl { bucket: String },
+    GetBucketOwnershipControls { bucket: String },
+    PutBucketOwnershipControls { bucket: String },
     GetBucketCors { bucket: String },
     PutBucketCors { bucket: String },
     DeleteBucketCors { bucket: String },
@@ -100,6 +104,8 @@ pub enum Endpoint {
     AbortMultipartUpload { bucket: String, key: String, upload_id: String },
     ListParts { bucket: String, key: String, upload_id: String },
     GetObjectAttributes { bucket: String, key: String },
+    GetObjectAcl { bucket: String, key: String },
+    PutObjectAcl { bucket: String, key: String },
     GetObjectTagging { bucket: String, key: String },
     PutObjectTagging { bucket: String, key: String },
     DeleteObjectTagging { bucket: String, key: String },
@@ -109,7 +115,6 @@ pub enum Endpoint {
 /// them get NotImplemented rather than being mistaken for another operation.
 const UNSUPPORTED_SUBRESOURCES: &[&str] = &[
     "accelerate",
-    "acl",
     "analytics",
     "encryption",
     "intelligent-tiering",
@@ -120,7 +125,6 @@ const UNSUPPORTED_SUBRESOURCES: &[&str] = &[
     "metrics",
     "notification",
     "object-lock",
-    "ownershipControls",
     "replication",
     "requestPayment",
     "restore",
@@ -144,6 +148,12 @@ impl Endpoint {
             HeadBucket { .. } | ListObjects { .. } | ListObjectsV2 { .. } => "s3:ListBucket",
             ListObjectVersions { .. } => "s3:ListBucketVersions",
             GetBucketPolicy { .. } => "s3:GetBucketPolicy",
+            GetBucketAcl { .. } => "s3:GetBucketAcl",
+            PutBucketAcl { .. } => "s3:PutBucketAcl",
+            GetBucketOwnershipControls { .. } => "s3:GetBucketOwnershipControls",
+            PutBucketOwnershipControls { .. } => "s3:PutBucketOwnershipControls",
+            GetObjectAcl { .. } => "s3:GetObjectAcl",
+            PutObjectAcl { .. } => "s3:PutObjectAcl",
             GetBucketCors { .. } => "s3:GetBucketCORS",
             PutBucketCors { .. } | DeleteBucketCors { .. } => "s3:PutBucketCORS",
             GetPublicAccessBlock { .. } => "s3:GetBucketPublicAccessBlock",
@@ -186,6 +196,10 @@ impl Endpoint {
             | ListObjectsV2 { bucket }
             | ListObjectVersions { bucket }
             | GetBucketPolicy { bucket }
+            | GetBucketAcl { bucket }
+            | PutBucketAcl { bucket }
+            | GetBucketOwnershipControls { bucket }
+            | PutBucketOwnershipControls { bucket }
             | GetBucketCors { bucket }
             | PutBucketCors { bucket }
             | DeleteBucketCors { bucket }
@@ -209,6 +223,8 @@ impl Endpoint {
             | AbortMultipartUpload { bucket, key, .. }
             | ListParts { bucket, key, .. }
             | GetObjectTagging { bucket, key }
+            | GetObjectAcl { bucket, key }
+            | PutObjectAcl { bucket, key }
             | GetObjectAttributes { bucket, key }
             | PutObjectTagging { bucket, key }
             | DeleteObjectTagging { bucket, key } => format!("arn:aws:s3:::{bucket}/{key}"),
@@ -229,6 +245,10 @@ impl Endpoint {
             | ListObjectsV2 { bucket }
             | ListObjectVersions { bucket }
             | GetBucketPolicy { bucket }
+            | GetBucketAcl { bucket }
+            | PutBucketAcl { bucket }
+            | GetBucketOwnershipControls { bucket }
+            | PutBucketOwnershipControls { bucket }
             | GetBucketCors { bucket }
             | PutBucketCors { bucket }
             | DeleteBucketCors { bucket }
@@ -252,6 +272,8 @@ impl Endpoint {
             | AbortMultipartUpload { bucket, .. }
             | ListParts { bucket, .. }
             | GetObjectTagging { bucket, .. }
+            | GetObjectAcl { bucket, .. }
+            | PutObjectAcl { bucket, .. }
             | GetObjectAttributes { bucket, .. }
             | PutObjectTagging { bucket, .. }
             | DeleteObjectTagging { bucket, .. } => Some(bucket),
@@ -294,6 +316,10 @@ pub fn route(method: &Method, target: Target, q: &Query, has_copy_source: bool) 
         }
         return match *method {
             Method::PUT if q.has("policy") => Ok(PutBucketPolicy { bucket }),
+            Method::GET if q.has("acl") => Ok(GetBucketAcl { bucket }),
+            Method::PUT if q.has("acl") => Ok(PutBucketAcl { bucket }),
+            Method::GET if q.has("ownershipControls") => Ok(GetBucketOwnershipControls { bucket }),
+            Method::PUT if q.has("ownershipControls") => Ok(PutBucketOwnershipControls { bucket }),
             Method::GET if q.has("cors") => Ok(GetBucketCors { bucket }),
             Method::PUT if q.has("cors") => Ok(PutBucketCors { bucket }),
             Method::DELETE if q.has("cors") => Ok(DeleteBucketCors { bucket }),
@@ -349,6 +375,8 @@ pub fn route(method: &Method, target: Target, q: &Query, has_copy_source: bool) 
         (_, Some(_)) => Err(S3Error::new(ErrorCode::MethodNotAllowed)),
         (Method::POST, None) if q.has("uploads") => Ok(CreateMultipartUpload { bucket, key }),
         (Method::GET, None) if q.has("tagging") => Ok(GetObjectTagging { bucket, key }),
+        (Method::GET, None) if q.has("acl") => Ok(GetObjectAcl { bucket, key }),
+        (Method::PUT, None) if q.has("acl") => Ok(PutObjectAcl { bucket, key }),
         (Method::GET, None) if q.has("attributes") => Ok(GetObjectAttributes { bucket, key }),
         (Method::PUT, None) if q.has("tagging") => Ok(PutObjectTagging { bucket, key }),
         (Method::DELETE, None) if q.has("tagging") => Ok(DeleteObjectTagging { bucket, key }),
@@ -433,8 +461,8 @@ mod tests {
 
     #[test]
     fn unsupported_subresources_are_not_implemented() {
-        assert_eq!(r(Method::GET, "h", "/b", "acl").unwrap_err().code, ErrorCode::NotImplemented);
-        assert_eq!(r(Method::PUT, "h", "/b/k", "acl").unwrap_err().code, ErrorCode::NotImplemented);
+        assert_eq!(r(Method::GET, "h", "/b", "lifecycle").unwrap_err().code, ErrorCode::NotImplemented);
+        assert_eq!(r(Method::PUT, "h", "/b/k", "retention").unwrap_err().code, ErrorCode::NotImplemented);
     }
 
     #[test]

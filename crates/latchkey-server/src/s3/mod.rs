@@ -1,5 +1,6 @@
 //! S3 operations: one file per family, dispatched from [`handle`].
 
+mod acl;
 pub mod actions;
 mod bucket;
 pub mod control;
@@ -101,6 +102,12 @@ pub async fn handle(state: &Arc<AppState>, mut req: S3Request) -> S3Result<HttpR
         (ListObjects { .. }, Some(b)) => list::list_objects(state, &req, &b, false).await,
         (ListObjectsV2 { .. }, Some(b)) => list::list_objects(state, &req, &b, true).await,
         (GetBucketPolicy { .. }, Some(b)) => bucket::get_policy(state, &b).await,
+        (GetBucketAcl { .. }, Some(b)) => acl::get(state, &b, None).await,
+        (PutBucketAcl { .. }, Some(b)) => acl::put(state, &mut req, &b, None).await,
+        (GetObjectAcl { key, .. }, Some(b)) => acl::get(state, &b, Some(&key)).await,
+        (PutObjectAcl { key, .. }, Some(b)) => acl::put(state, &mut req, &b, Some(&key)).await,
+        (GetBucketOwnershipControls { .. }, Some(_)) => acl::get_ownership_controls(),
+        (PutBucketOwnershipControls { .. }, Some(_)) => acl::put_ownership_controls(&mut req).await,
         (GetBucketCors { .. }, Some(b)) => cors::get(state, &b).await,
         (PutBucketCors { .. }, Some(b)) => cors::put(state, &mut req, &b).await,
         (DeleteBucketCors { .. }, Some(b)) => cors::delete(state, &b).await,
