@@ -46,14 +46,22 @@ if [[ ! -f "$stamp" || "$(cat "$stamp")" != "$want" ]]; then
     echo "$want" > "$stamp"
 fi
 
-# --- browser: Debian's chromium driven by playwright-core (no downloaded browsers)
-if ! command -v chromium >/dev/null 2>&1; then
+# --- Debian packages the tests need ------------------------------------------
+# chromium: browser tests (driven by playwright-core, no downloaded browsers);
+# slapd, ldap-utils: a real OpenLDAP directory for the LDAP federation tests.
+DEBIAN_PACKAGES=(chromium slapd ldap-utils)
+missing=()
+for pkg in "${DEBIAN_PACKAGES[@]}"; do
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+done
+if [[ ${#missing[@]} -gt 0 ]]; then
     if [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null; then
-        step "installing Debian's chromium"
+        step "installing Debian packages: ${missing[*]}"
         apt-get update -qq
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+        # slapd's post-install asks nothing when non-interactive; the tests run their own instance.
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
     else
-        echo "warning: chromium is not installed; the browser tests will fail" >&2
+        echo "warning: missing Debian packages ${missing[*]}; some tests will fail" >&2
     fi
 fi
 if [[ ! -d tests/browser/node_modules/playwright-core ]]; then

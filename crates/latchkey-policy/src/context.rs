@@ -101,6 +101,20 @@ impl Principal {
         }
     }
 
+    /// An identity from an OIDC or SAML provider asking to assume a role;
+    /// `provider` is what trust policies name under `Federated`
+    /// (`issuer.example.com`, `arn:aws:iam::A:saml-provider/P`).
+    pub fn web_identity(provider: &str) -> Principal {
+        Principal {
+            arn: String::new(),
+            account: String::new(),
+            kind: PrincipalKind::WebIdentity { provider: provider.to_owned() },
+            user_id: provider.to_owned(),
+            username: None,
+            canonical_id: None,
+        }
+    }
+
     pub fn anonymous() -> Principal {
         Principal {
             arn: String::new(),

@@ -66,6 +66,22 @@ pub struct RequestFacts<'a> {
     pub now: time::OffsetDateTime,
 }
 
+/// The global condition keys that come from the HTTP request itself.
+fn request_keys(keys: &mut ContextKeys, facts: &RequestFacts<'_>) {
+    keys.set("aws:CurrentTime", crate::iam::entities::timestamp(facts.now));
+    keys.set("aws:EpochTime", facts.now.unix_timestamp().to_string());
+    keys.set("aws:SecureTransport", facts.secure_transport.to_string());
+    if let Some(ip) = facts.source_ip {
+        keys.set("aws:SourceIp", ip.to_string());
+    }
+    if let Some(ua) = facts.user_agent {
+        keys.set("aws:UserAgent", ua);
+    }
+    if let Some(r) = facts.referer {
+        keys.set("aws:Referer", r);
+    }
+}
+
 fn managed_document(tx_policies: &HashMap<String, ManagedPolicy>, account: &str, arn: &str) -> Option<String> {
     if let Some(name) = arn.strip_prefix(AWS_POLICY_PREFIX) {
         return aws_managed_policies().into_iter().find(|(n, _, _)| *n == name).map(|(_, _, d)| d.to_string());
@@ -82,18 +98,7 @@ impl Caller {
     ) -> S3Result<Caller> {
         let mut keys = ContextKeys::new();
         let now = facts.now;
-        keys.set("aws:CurrentTime", crate::iam::entities::timestamp(now));
-        keys.set("aws:EpochTime", now.unix_timestamp().to_string());
-        keys.set("aws:SecureTransport", facts.secure_transport.to_string());
-        if let Some(ip) = facts.source_ip {
-            keys.set("aws:SourceIp", ip.to_string());
-        }
-        if let Some(ua) = facts.user_agent {
-            keys.set("aws:UserAgent", ua);
-        }
-        if let Some(r) = facts.referer {
-            keys.set("aws:Referer", r);
-        }
+        request_keys(&mut keys, facts);
         let Some(p) = principal else {
             return Ok(Caller {
                 principal: None,
@@ -163,6 +168,23 @@ impl Caller {
             keys,
             message_sealer: Some(state.authz_sealer.clone()),
         })
+    }
+
+    /// A caller from outside IAM: a web identity or SAML identity asking to
+    /// assume a role (`Federated` principals in trust policies). It has no
+    /// identity policies; only the role's trust policy can allow it.
+    pub fn external(state: &AppState, engine_principal: policy::Principal, facts: &RequestFacts<'_>) -> Caller {
+        let mut keys = ContextKeys::new();
+        request_keys(&mut keys, facts);
+        Caller {
+            principal: None,
+            engine_principal,
+            identity: vec![],
+            boundary: None,
+            session: vec![],
+            keys,
+            message_sealer: Some(state.authz_sealer.clone()),
+        }
     }
 
     /// A caller made of given policies, for the policy simulator.

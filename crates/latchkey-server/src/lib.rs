@@ -12,6 +12,7 @@ pub mod bootstrap;
 pub mod checksum;
 pub mod config;
 pub mod error;
+pub mod federation;
 pub mod iam;
 pub mod response;
 pub mod router;

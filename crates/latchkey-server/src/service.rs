@@ -236,8 +236,13 @@ where
         raw_query: &raw_query,
         headers: &parts.headers,
     };
-    let auth = authenticate(state, &head, now).await?;
     let params = crate::iam::query::Params::parse(&bytes);
+    // Federation calls carry the identity provider's proof instead of a signature.
+    if params.get("Action").is_some_and(|a| crate::sts::UNSIGNED_ACTIONS.contains(&a)) {
+        let req = crate::sts::UnsignedStsRequest { params: &params, facts: request_facts(&parts, now), now, request_id: id };
+        return crate::sts::handle_unsigned(state, req).await;
+    }
+    let auth = authenticate(state, &head, now).await?;
     match (auth.service.as_deref(), auth.principal.as_ref()) {
         (Some("iam"), Some(caller)) => {
             let gate = crate::authz::Caller::load(state, Some(caller.clone()), &request_facts(&parts, now)).await?;

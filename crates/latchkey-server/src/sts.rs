@@ -26,18 +26,18 @@ pub struct StsRequest<'a> {
     pub request_id: &'a str,
 }
 
-fn validation(msg: impl Into<String>) -> S3Error {
+pub(crate) fn validation(msg: impl Into<String>) -> S3Error {
     S3Error::msg(ErrorCode::ValidationError, msg.into())
 }
 
-fn field_error(value: &str, field: &str, constraint: &str) -> S3Error {
+pub(crate) fn field_error(value: &str, field: &str, constraint: &str) -> S3Error {
     validation(format!(
         "1 validation error detected: Value '{value}' at '{field}' failed to satisfy constraint: {constraint}"
     ))
 }
 
 /// `[\w+=,.@-]` names of bounded length (RoleSessionName, federated Name).
-fn check_name(value: &str, field: &str, min: usize, max: usize) -> S3Result<()> {
+pub(crate) fn check_name(value: &str, field: &str, min: usize, max: usize) -> S3Result<()> {
     let len = value.chars().count();
     if len < min || len > max {
         return Err(field_error(value, field, &format!("Member must have length between {min} and {max}")));
@@ -50,7 +50,7 @@ fn check_name(value: &str, field: &str, min: usize, max: usize) -> S3Result<()> 
 
 /// Why a session's length is capped, which decides what exceeding it means.
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum Cap {
+pub(crate) enum Cap {
     /// The role's MaxSessionDuration: exceeding it is an error.
     Role,
     /// Role chaining's one hour: exceeding it is an error.
@@ -61,7 +61,7 @@ enum Cap {
     Root,
 }
 
-fn duration(params: &Params, min: i64, max: i64, default: i64, cap: Cap) -> S3Result<i64> {
+pub(crate) fn duration(params: &Params, min: i64, max: i64, default: i64, cap: Cap) -> S3Result<i64> {
     let api_max = 129_600;
     match params.get("DurationSeconds") {
         None => Ok(default.min(max)),
@@ -99,7 +99,7 @@ fn duration(params: &Params, min: i64, max: i64, default: i64, cap: Cap) -> S3Re
 }
 
 /// `Policy` (inline session policy, ≤2048 characters) and `PolicyArns` (≤10).
-fn session_policy_params(params: &Params) -> S3Result<(Option<String>, Vec<String>)> {
+pub(crate) fn session_policy_params(params: &Params) -> S3Result<(Option<String>, Vec<String>)> {
     let policy = params.get("Policy").map(str::to_string);
     if let Some(p) = &policy {
         if p.chars().count() > 2048 {
@@ -122,7 +122,7 @@ fn session_policy_params(params: &Params) -> S3Result<(Option<String>, Vec<Strin
 }
 
 /// Session tags: ≤50, keys ≤128, values ≤256, keys unique ignoring case.
-fn session_tags(params: &Params) -> S3Result<Vec<(String, String)>> {
+pub(crate) fn session_tags(params: &Params) -> S3Result<Vec<(String, String)>> {
     let tags = params.tags("Tags")?;
     if tags.len() > 50 {
         return Err(field_error("...", "tags", "Member must have length less than or equal to 50"));
@@ -174,7 +174,7 @@ async fn mfa_authentication(state: &Arc<AppState>, req: &StsRequest<'_>) -> S3Re
     }
 }
 
-fn credentials_xml(x: &mut QueryXml, key_id: &str, secret: &str, token: &str, expires: i64) {
+pub(crate) fn credentials_xml(x: &mut QueryXml, key_id: &str, secret: &str, token: &str, expires: i64) {
     let exp = OffsetDateTime::from_unix_timestamp(expires).map(crate::iam::entities::timestamp).unwrap_or_default();
     x.w()
         .open("Credentials")
@@ -262,7 +262,7 @@ async fn get_caller_identity(state: &Arc<AppState>, req: &StsRequest<'_>) -> S3R
 }
 
 /// `arn:aws:iam::ACCOUNT:role/path/NAME` → (account, name).
-fn parse_role_arn(role_arn: &str) -> S3Result<(String, String)> {
+pub(crate) fn parse_role_arn(role_arn: &str) -> S3Result<(String, String)> {
     let bad = || {
         field_error(
             role_arn,
@@ -313,9 +313,6 @@ async fn assume_role(state: &Arc<AppState>, req: &StsRequest<'_>) -> S3Result<Ht
         return Err(S3Error::msg(ErrorCode::AccessDenied, "Roles may not be assumed by root accounts."));
     }
     let mfa_at = mfa_authentication(state, req).await?;
-    let (role_account, role_name) = parse_role_arn(&role_arn)?;
-    let rn = role_name.clone();
-    let doc = state.meta(move |m| m.iam_get(&role_account, IamKind::Role, &rn)).await?;
     let not_authorized = || {
         S3Error::msg(
             ErrorCode::AccessDenied,
@@ -323,13 +320,7 @@ async fn assume_role(state: &Arc<AppState>, req: &StsRequest<'_>) -> S3Result<Ht
         )
     };
     // A role that does not exist is indistinguishable from one that does not trust the caller.
-    let role: Role = doc.and_then(|d| serde_json::from_str(&d).ok()).ok_or_else(not_authorized)?;
-    let (role_account, _) = parse_role_arn(&role_arn)?;
-    if arn(&role_account, "role", &role.path, &role.name) != role_arn
-        && format!("arn:aws:iam::{role_account}:role/{}", role.name) != role_arn
-    {
-        return Err(not_authorized());
-    }
+    let (role_account, role) = load_role(state, &role_arn).await?.ok_or_else(not_authorized)?;
 
     // Chained sessions carry their transitive tags and source identity on.
     let parent = req.caller.session.as_deref();
@@ -397,44 +388,27 @@ async fn assume_role(state: &Arc<AppState>, req: &StsRequest<'_>) -> S3Result<Ht
 
     let max = if chained { CHAINED_MAX } else { role.max_session_duration as i64 };
     let secs = duration(p, 900, max, 3600, if chained { Cap::Chained } else { Cap::Role })?;
-    let packed = packed_policy_percent(policy.as_deref(), policy_arns.len(), &tags);
-    if packed > 100 {
-        return Err(S3Error::msg(
-            ErrorCode::PackedPolicyTooLarge,
-            format!("Packed size of consumed policies exceeds the limit ({packed}% of allowed)."),
-        ));
-    }
-    let now = req.now.unix_timestamp();
-    let key_id = new_temporary_access_key_id(&role_account);
-    let claims = SessionClaims {
-        access_key_id: key_id.clone(),
-        account_id: role_account.clone(),
-        subject: SessionSubject::AssumedRole {
-            role_name: role.name.clone(),
-            role_path: role.path.clone(),
-            role_id: role.id.clone(),
-            session_name: session_name.clone(),
+    let issued = issue_role_session(
+        state,
+        RoleSession {
+            role: &role,
+            role_account: &role_account,
+            session_name: &session_name,
+            secs,
+            not_after: None,
+            policy,
+            policy_arns,
+            tags,
+            transitive_tag_keys: transitive_keys,
+            source_identity: source_identity.clone(),
+            mfa_authenticated_at: mfa_at.or_else(|| parent.and_then(|s| s.mfa_authenticated_at)),
+            chained,
+            now: req.now.unix_timestamp(),
         },
-        issued_at: now,
-        expires_at: now + secs,
-        session_policy: policy,
-        policy_arns,
-        tags,
-        transitive_tag_keys: transitive_keys,
-        source_identity: source_identity.clone(),
-        mfa_authenticated_at: mfa_at.or_else(|| parent.and_then(|s| s.mfa_authenticated_at)),
-        chained,
-    };
-    let (token, secret) = issue(state, &claims)?;
+    )?;
     tracing::info!(role = %role_arn, session = %session_name, caller = %req.caller.arn(), "role assumed");
     let mut x = QueryXml::new("AssumeRole", STS_NS);
-    credentials_xml(&mut x, &key_id, &secret, &token, claims.expires_at);
-    x.w()
-        .open("AssumedRoleUser")
-        .elem("AssumedRoleId", format!("{}:{session_name}", role.id))
-        .elem("Arn", format!("arn:aws:sts::{role_account}:assumed-role/{}/{session_name}", role.name))
-        .close()
-        .elem("PackedPolicySize", packed.to_string());
+    issued.write_xml(&mut x);
     x.w().elem_opt("SourceIdentity", source_identity.as_deref());
     Ok(x.finish(req.request_id))
 }
@@ -546,6 +520,138 @@ async fn get_access_key_info(state: &Arc<AppState>, req: &StsRequest<'_>) -> S3R
     let mut x = QueryXml::new("GetAccessKeyInfo", STS_NS);
     x.w().elem("Account", account);
     Ok(x.finish(req.request_id))
+}
+
+/// A role session about to be issued, however the caller proved who it is
+/// (AssumeRole, web identity, SAML, LDAP).
+pub(crate) struct RoleSession<'a> {
+    pub role: &'a Role,
+    pub role_account: &'a str,
+    pub session_name: &'a str,
+    /// The requested length, already checked against the role's maximum.
+    pub secs: i64,
+    /// Federated sessions end no later than this (SAML's SessionNotOnOrAfter).
+    pub not_after: Option<i64>,
+    pub policy: Option<String>,
+    pub policy_arns: Vec<String>,
+    pub tags: Vec<(String, String)>,
+    pub transitive_tag_keys: Vec<String>,
+    pub source_identity: Option<String>,
+    pub mfa_authenticated_at: Option<i64>,
+    pub chained: bool,
+    pub now: i64,
+}
+
+/// Credentials for a role session, as the response reports them.
+pub(crate) struct IssuedRoleSession {
+    pub access_key_id: String,
+    pub secret: String,
+    pub token: String,
+    pub expires_at: i64,
+    pub packed_percent: u32,
+    /// `AROA...:session`
+    pub assumed_role_id: String,
+    /// `arn:aws:sts::ACCOUNT:assumed-role/ROLE/SESSION`
+    pub arn: String,
+}
+
+impl IssuedRoleSession {
+    /// `Credentials`, `AssumedRoleUser` and `PackedPolicySize`, in AWS's order.
+    pub fn write_xml(&self, x: &mut QueryXml) {
+        credentials_xml(x, &self.access_key_id, &self.secret, &self.token, self.expires_at);
+        x.w()
+            .open("AssumedRoleUser")
+            .elem("AssumedRoleId", &self.assumed_role_id)
+            .elem("Arn", &self.arn)
+            .close()
+            .elem("PackedPolicySize", self.packed_percent.to_string());
+    }
+}
+
+/// Seals the session's claims into a token; the caller has already decided
+/// that the session may be issued.
+pub(crate) fn issue_role_session(state: &AppState, r: RoleSession<'_>) -> S3Result<IssuedRoleSession> {
+    let packed = packed_policy_percent(r.policy.as_deref(), r.policy_arns.len(), &r.tags);
+    if packed > 100 {
+        return Err(S3Error::msg(
+            ErrorCode::PackedPolicyTooLarge,
+            format!("Packed size of consumed policies exceeds the limit ({packed}% of allowed)."),
+        ));
+    }
+    let mut expires_at = r.now + r.secs;
+    if let Some(end) = r.not_after {
+        expires_at = expires_at.min(end);
+    }
+    let key_id = new_temporary_access_key_id(r.role_account);
+    let claims = SessionClaims {
+        access_key_id: key_id.clone(),
+        account_id: r.role_account.to_string(),
+        subject: SessionSubject::AssumedRole {
+            role_name: r.role.name.clone(),
+            role_path: r.role.path.clone(),
+            role_id: r.role.id.clone(),
+            session_name: r.session_name.to_string(),
+        },
+        issued_at: r.now,
+        expires_at,
+        session_policy: r.policy,
+        policy_arns: r.policy_arns,
+        tags: r.tags,
+        transitive_tag_keys: r.transitive_tag_keys,
+        source_identity: r.source_identity,
+        mfa_authenticated_at: r.mfa_authenticated_at,
+        chained: r.chained,
+    };
+    let (token, secret) = issue(state, &claims)?;
+    Ok(IssuedRoleSession {
+        access_key_id: key_id,
+        secret,
+        token,
+        expires_at,
+        packed_percent: packed as u32,
+        assumed_role_id: format!("{}:{}", r.role.id, r.session_name),
+        arn: format!("arn:aws:sts::{}:assumed-role/{}/{}", r.role_account, r.role.name, r.session_name),
+    })
+}
+
+/// The role an ARN names, if it exists (path included in the match).
+/// Returns the role's account with it.
+pub(crate) async fn load_role(state: &Arc<AppState>, role_arn: &str) -> S3Result<Option<(String, Role)>> {
+    let (account, name) = parse_role_arn(role_arn)?;
+    let (acct, n) = (account.clone(), name);
+    let doc = state.meta(move |m| m.iam_get(&acct, IamKind::Role, &n)).await?;
+    let Some(role) = doc.and_then(|d| serde_json::from_str::<Role>(&d).ok()) else { return Ok(None) };
+    if arn(&account, "role", &role.path, &role.name) != role_arn
+        && format!("arn:aws:iam::{account}:role/{}", role.name) != role_arn
+    {
+        return Ok(None);
+    }
+    Ok(Some((account, role)))
+}
+
+/// STS calls that carry no signature: the identity provider's proof is the
+/// credential (AssumeRoleWithWebIdentity, AssumeRoleWithSAML, and MinIO's
+/// AssumeRoleWithLDAPIdentity).
+pub struct UnsignedStsRequest<'a> {
+    pub params: &'a Params,
+    pub facts: crate::authz::RequestFacts<'a>,
+    pub now: OffsetDateTime,
+    pub request_id: &'a str,
+}
+
+pub const UNSIGNED_ACTIONS: [&str; 3] = ["AssumeRoleWithWebIdentity", "AssumeRoleWithSAML", "AssumeRoleWithLDAPIdentity"];
+
+pub async fn handle_unsigned(state: &Arc<AppState>, req: UnsignedStsRequest<'_>) -> S3Result<HttpResponse> {
+    let action = req.params.get("Action").unwrap_or_default();
+    match action {
+        "AssumeRoleWithWebIdentity" => crate::federation::oidc::assume_role_with_web_identity(state, &req).await,
+        "AssumeRoleWithSAML" => crate::federation::saml::assume_role_with_saml(state, &req).await,
+        "AssumeRoleWithLDAPIdentity" => crate::federation::ldap::assume_role_with_ldap_identity(state, &req).await,
+        _ => Err(S3Error::msg(
+            ErrorCode::MissingAuthenticationToken,
+            "Request is missing Authentication Token",
+        )),
+    }
 }
 
 #[cfg(test)]

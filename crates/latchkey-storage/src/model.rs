@@ -182,6 +182,12 @@ pub enum IamKind {
     MfaDevice,
     /// Account-wide settings (S3 Block Public Access, ...), by name.
     AccountSetting,
+    /// IAM OpenID Connect identity providers, by host/path (`issuer.example.com/tenant`).
+    OidcProvider,
+    /// IAM SAML identity providers, by name.
+    SamlProvider,
+    /// One-time-use markers (SAML assertion ids), by id; the document holds the expiry.
+    ReplayMarker,
 }
 
 impl IamKind {
@@ -193,6 +199,9 @@ impl IamKind {
             IamKind::Policy => "policy",
             IamKind::MfaDevice => "mfa",
             IamKind::AccountSetting => "setting",
+            IamKind::OidcProvider => "oidc-provider",
+            IamKind::SamlProvider => "saml-provider",
+            IamKind::ReplayMarker => "replay",
         }
     }
 }
