@@ -94,6 +94,12 @@ error_codes! {
     MissingParameter => BAD_REQUEST, "A required parameter for the specified action is not supplied.";
     IncompleteSignature => BAD_REQUEST, "The request signature does not conform to AWS standards.";
     UnmodifiableEntity => BAD_REQUEST, "The request was rejected because it referenced an entity that is not modifiable.";
+    // Federation (AssumeRoleWithWebIdentity, AssumeRoleWithSAML, AssumeRoleWithLDAPIdentity).
+    InvalidIdentityToken => BAD_REQUEST, "The web identity token that was passed could not be validated.";
+    ExpiredTokenException => BAD_REQUEST, "The web identity token that was passed is expired or is not valid.";
+    IDPCommunicationError => BAD_REQUEST, "The request could not be fulfilled because the identity provider (IDP) that was asked to verify the incoming identity token could not be reached.";
+    IDPRejectedClaim => FORBIDDEN, "The identity provider (IdP) reported that authentication failed.";
+    ConcurrentModification => CONFLICT, "The request was rejected because multiple requests to change this object were submitted simultaneously.";
     PolicyNotAttachable => BAD_REQUEST, "The request failed because AWS service role policies can only be attached to the service-linked role for that service.";
 }
 
