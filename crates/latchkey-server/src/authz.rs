@@ -402,6 +402,9 @@ fn session_keys(keys: &mut ContextKeys, s: &latchkey_token::SessionClaims, now: 
     for (k, v) in &s.tags {
         keys.set(&format!("aws:PrincipalTag/{k}"), v.clone());
     }
+    for (k, v) in &s.federation_keys {
+        keys.insert(k, v.iter().cloned());
+    }
 }
 
 /// A session's own policies: the inline `Policy` and `PolicyArns` it was

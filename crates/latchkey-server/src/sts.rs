@@ -404,6 +404,7 @@ async fn assume_role(state: &Arc<AppState>, req: &StsRequest<'_>) -> S3Result<Ht
             mfa_authenticated_at: mfa_at.or_else(|| parent.and_then(|s| s.mfa_authenticated_at)),
             chained,
             now: req.now.unix_timestamp(),
+            federation_keys: parent.map(|s| s.federation_keys.clone()).unwrap_or_default(),
         },
     )?;
     tracing::info!(role = %role_arn, session = %session_name, caller = %req.caller.arn(), "role assumed");
@@ -442,6 +443,7 @@ async fn get_session_token(state: &Arc<AppState>, req: &StsRequest<'_>) -> S3Res
         source_identity: None,
         mfa_authenticated_at: mfa_at,
         chained: false,
+        federation_keys: vec![],
     };
     let (token, secret) = issue(state, &claims)?;
     let mut x = QueryXml::new("GetSessionToken", STS_NS);
@@ -491,6 +493,7 @@ fn get_federation_token(state: &Arc<AppState>, req: &StsRequest<'_>) -> S3Result
         source_identity: None,
         mfa_authenticated_at: None,
         chained: false,
+        federation_keys: vec![],
     };
     let (token, secret) = issue(state, &claims)?;
     let mut x = QueryXml::new("GetFederationToken", STS_NS);
@@ -540,6 +543,9 @@ pub(crate) struct RoleSession<'a> {
     pub mfa_authenticated_at: Option<i64>,
     pub chained: bool,
     pub now: i64,
+    /// Condition keys the identity provider vouched for (`HOST:sub`, `saml:sub`, `ldap:user`, ...),
+    /// carried into the session so the role's policies can use them.
+    pub federation_keys: Vec<(String, Vec<String>)>,
 }
 
 /// Credentials for a role session, as the response reports them.
@@ -601,6 +607,7 @@ pub(crate) fn issue_role_session(state: &AppState, r: RoleSession<'_>) -> S3Resu
         source_identity: r.source_identity,
         mfa_authenticated_at: r.mfa_authenticated_at,
         chained: r.chained,
+        federation_keys: r.federation_keys,
     };
     let (token, secret) = issue(state, &claims)?;
     Ok(IssuedRoleSession {

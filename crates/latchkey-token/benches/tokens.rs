@@ -26,6 +26,7 @@ fn claims() -> SessionClaims {
         source_identity: Some("alice".into()),
         mfa_authenticated_at: None,
         chained: false,
+            federation_keys: vec![],
     }
 }
 

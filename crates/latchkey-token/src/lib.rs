@@ -75,6 +75,10 @@ pub struct SessionClaims {
     /// Obtained with temporary credentials (role chaining).
     #[serde(default)]
     pub chained: bool,
+    /// Condition keys the identity provider vouched for, usable in the role's
+    /// policies (`issuer.example.com:sub`, `saml:sub`, `ldap:user`, ...).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub federation_keys: Vec<(String, Vec<String>)>,
 }
 
 /// One key-ring entry: an id and the salt its keys are derived with.
@@ -216,6 +220,7 @@ mod tests {
             source_identity: None,
             mfa_authenticated_at: None,
             chained: false,
+            federation_keys: vec![],
         }
     }
 
