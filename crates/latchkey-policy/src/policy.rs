@@ -169,11 +169,12 @@ const STATEMENT_FIELDS: [&str; 9] =
     ["Sid", "Effect", "Principal", "NotPrincipal", "Action", "NotAction", "Resource", "NotResource", "Condition"];
 
 /// The actions a trust policy may name (IAM: "AssumeRole policy may only
-/// specify STS AssumeRole actions.").
-const TRUST_ACTIONS: [&str; 6] = [
+/// specify STS AssumeRole actions."), plus MinIO's LDAP federation.
+const TRUST_ACTIONS: [&str; 7] = [
     "sts:AssumeRole",
     "sts:AssumeRoleWithSAML",
     "sts:AssumeRoleWithWebIdentity",
+    "sts:AssumeRoleWithLDAPIdentity",
     "sts:TagSession",
     "sts:SetSourceIdentity",
     "sts:SetContext",
