@@ -269,9 +269,9 @@ pub async fn resolve_key(
             account_id: claims.account_id.clone(),
             kind,
             access_key_id: key_id.to_string(),
-            session: Some(Arc::new(claims)),
+            session: Some(claims),
         };
-        return Ok((principal, zeroize::Zeroizing::new(secret)));
+        return Ok((principal, secret));
     }
     let id = key_id.to_string();
     let record = state.meta(move |m| m.get_access_key(&id)).await?;

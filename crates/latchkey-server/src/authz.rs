@@ -10,6 +10,7 @@ use crate::state::AppState;
 use latchkey_policy::{self as policy, ContextKeys, Policy, PolicyId, PolicyKind, PolicySet, PolicySource};
 use latchkey_storage::IamKind;
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 /// Parsed policies by document text: parsing is the expensive part of a
@@ -121,7 +122,7 @@ impl Caller {
                 for (k, v) in &id.tags {
                     keys.set(&format!("aws:PrincipalTag/{k}"), v.clone());
                 }
-                (policy::Principal::user(&account, &id.path, &id.name, &id.unique_id), id.policies, id.boundary)
+                (policy::Principal::user(&account, &id.path, &id.name, &id.unique_id), id.policies.clone(), id.boundary.clone())
             }
             PrincipalKind::AssumedRole { role, session } => {
                 let id = load_identity(state, &account, Entity::Role(role.clone())).await?;
@@ -133,8 +134,8 @@ impl Caller {
                 }
                 (
                     policy::Principal::assumed_role(&account, &id.path, &id.name, session, &id.unique_id),
-                    id.policies,
-                    id.boundary,
+                    id.policies.clone(),
+                    id.boundary.clone(),
                 )
             }
             PrincipalKind::FederatedUser(name) => {
@@ -146,7 +147,7 @@ impl Caller {
                     Some(u) => {
                         let id = load_identity(state, &account, Entity::User(u)).await?;
                         let parent_arn = crate::iam::entities::arn(&account, "user", &id.path, &id.name);
-                        (policy::Principal::federated_user(&account, name, &parent_arn), id.policies, id.boundary)
+                        (policy::Principal::federated_user(&account, name, &parent_arn), id.policies.clone(), id.boundary.clone())
                     }
                     None => {
                         let root_arn = format!("arn:aws:iam::{account}:root");
@@ -249,17 +250,17 @@ pub async fn simulation_caller(
     let name = rest.rsplit('/').next().unwrap_or_default().to_string();
     let (principal, mut identity, own_boundary) = if rest.starts_with("user/") {
         let id = load_identity(state, account, Entity::User(name)).await.map_err(|_| no_such_source(source_arn))?;
-        (policy::Principal::user(account, &id.path, &id.name, &id.unique_id), id.policies, id.boundary)
+        (policy::Principal::user(account, &id.path, &id.name, &id.unique_id), id.policies.clone(), id.boundary.clone())
     } else if rest.starts_with("role/") {
         let id = load_identity(state, account, Entity::Role(name)).await.map_err(|_| no_such_source(source_arn))?;
         (
             policy::Principal::assumed_role(account, &id.path, &id.name, "simulation", &id.unique_id),
-            id.policies,
-            id.boundary,
+            id.policies.clone(),
+            id.boundary.clone(),
         )
     } else if rest.starts_with("group/") {
         let id = load_identity(state, account, Entity::Group(name)).await.map_err(|_| no_such_source(source_arn))?;
-        (policy::Principal::user(account, "/", "group-member", "AIDASIMULATION"), id.policies, None)
+        (policy::Principal::user(account, "/", "group-member", "AIDASIMULATION"), id.policies.clone(), None)
     } else {
         return Err(S3Error::msg(
             ErrorCode::InvalidInput,
@@ -292,8 +293,33 @@ enum Entity {
     Group(String),
 }
 
+impl Entity {
+    fn cache_key(&self) -> String {
+        match self {
+            Entity::User(n) => format!("user/{}", n.to_lowercase()),
+            Entity::Role(n) => format!("role/{}", n.to_lowercase()),
+            Entity::Group(n) => format!("group/{}", n.to_lowercase()),
+        }
+    }
+}
+
+/// Loaded identities (policies, boundary, tags) of users and roles, reused
+/// until any IAM write: a role session's requests then cost no store read.
+#[derive(Default)]
+pub struct IdentityCache {
+    generation: AtomicU64,
+    entries: Mutex<HashMap<(String, String), (u64, Arc<Identity>)>>,
+}
+
+impl IdentityCache {
+    /// Called after every committed IAM write.
+    pub fn invalidate(&self) {
+        self.generation.fetch_add(1, Ordering::AcqRel);
+    }
+}
+
 /// An IAM user's or role's policies and attributes.
-struct Identity {
+pub struct Identity {
     name: String,
     path: String,
     unique_id: String,
@@ -303,7 +329,27 @@ struct Identity {
 }
 
 /// The policies that apply to a user (its own and its groups') or a role.
-async fn load_identity(state: &Arc<AppState>, account: &str, entity: Entity) -> S3Result<Identity> {
+async fn load_identity(state: &Arc<AppState>, account: &str, entity: Entity) -> S3Result<Arc<Identity>> {
+    let key = (account.to_string(), entity.cache_key());
+    let cache = &state.identity_cache;
+    // Read before loading: a change committed during the load makes this entry stale at once.
+    let generation = cache.generation.load(Ordering::Acquire);
+    if let Some((g, id)) = cache.entries.lock().unwrap_or_else(|e| e.into_inner()).get(&key) {
+        if *g == generation {
+            return Ok(id.clone());
+        }
+    }
+    let id = Arc::new(read_identity(state, account, entity).await?);
+    let mut entries = cache.entries.lock().unwrap_or_else(|e| e.into_inner());
+    if entries.len() >= CACHE_LIMIT {
+        entries.clear();
+    }
+    entries.insert(key, (generation, id.clone()));
+    Ok(id)
+}
+
+/// Reads a user's, group's or role's policies from the store.
+async fn read_identity(state: &Arc<AppState>, account: &str, entity: Entity) -> S3Result<Identity> {
     use crate::iam::entities::{arn, Role};
     type Loaded = (
         String,

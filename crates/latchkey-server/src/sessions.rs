@@ -5,7 +5,9 @@ use latchkey_seal::MasterKey;
 use latchkey_storage::MetadataStore;
 use latchkey_token::{KeyRing, KeyRingEntry, SessionClaims, TokenError};
 use rand::Rng;
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
+use zeroize::Zeroizing;
 use std::time::{Duration, Instant};
 
 /// How often a node re-reads the key ring, so a rotation or retirement made
@@ -17,7 +19,24 @@ pub struct TokenKeys {
     meta: Arc<dyn MetadataStore>,
     ring: RwLock<Arc<KeyRing>>,
     loaded: Mutex<Instant>,
+    opened: Mutex<HashMap<String, OpenedToken>>,
 }
+
+/// A token already opened and verified: a session's requests reuse it rather
+/// than decrypting and parsing it again (the bulk of a session's overhead).
+struct OpenedToken {
+    token: String,
+    ring_key: u32,
+    claims: Arc<SessionClaims>,
+    secret: Zeroizing<String>,
+}
+
+/// Opened tokens kept; beyond this the cache starts over (sessions re-open
+/// their token once, which is cheap next to the bookkeeping of an LRU).
+const OPENED_LIMIT: usize = 50_000;
+
+/// A verified session: its claims and its secret access key.
+pub type OpenedSession = (Arc<SessionClaims>, Zeroizing<String>);
 
 fn new_salt() -> String {
     let mut b = [0u8; 16];
@@ -36,7 +55,13 @@ impl TokenKeys {
             rotate(meta.as_ref())?;
         }
         let ring = Self::read_ring(&master, meta.as_ref())?;
-        Ok(TokenKeys { master, meta, ring: RwLock::new(Arc::new(ring)), loaded: Mutex::new(Instant::now()) })
+        Ok(TokenKeys {
+            master,
+            meta,
+            ring: RwLock::new(Arc::new(ring)),
+            loaded: Mutex::new(Instant::now()),
+            opened: Mutex::new(HashMap::new()),
+        })
     }
 
     fn read_ring(master: &MasterKey, meta: &dyn MetadataStore) -> Result<KeyRing, latchkey_storage::StorageError> {
@@ -62,8 +87,41 @@ impl TokenKeys {
         self.ring.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
-    pub fn open(&self, token: &str, access_key_id: &str, now: i64) -> Result<(SessionClaims, String), TokenError> {
-        self.ring().open(token, access_key_id, now)
+    /// Opens and verifies a session token presented with `access_key_id` at
+    /// `now` (unix seconds). A token seen before is answered from memory,
+    /// still checked for expiry, for its binding to the key id, and for its
+    /// ring key not having been retired.
+    pub fn open(&self, token: &str, access_key_id: &str, now: i64) -> Result<OpenedSession, TokenError> {
+        let ring = self.ring();
+        {
+            let opened = self.opened.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some(hit) = opened.get(access_key_id) {
+                let same: bool = subtle::ConstantTimeEq::ct_eq(hit.token.as_bytes(), token.as_bytes()).into();
+                if same && ring.has_key(hit.ring_key) {
+                    if now >= hit.claims.expires_at {
+                        return Err(TokenError::Expired);
+                    }
+                    return Ok((hit.claims.clone(), hit.secret.clone()));
+                }
+            }
+        }
+        let (claims, secret) = ring.open(token, access_key_id, now)?;
+        let claims = Arc::new(claims);
+        let secret = Zeroizing::new(secret);
+        if let Some(ring_key) = latchkey_token::token_key_id(token) {
+            let mut opened = self.opened.lock().unwrap_or_else(|e| e.into_inner());
+            if opened.len() >= OPENED_LIMIT {
+                opened.retain(|_, o| o.claims.expires_at > now);
+                if opened.len() >= OPENED_LIMIT {
+                    opened.clear();
+                }
+            }
+            opened.insert(
+                access_key_id.to_string(),
+                OpenedToken { token: token.to_string(), ring_key, claims: claims.clone(), secret: secret.clone() },
+            );
+        }
+        Ok((claims, secret))
     }
 
     /// Seals `claims`; returns (session token, secret access key).

@@ -21,6 +21,7 @@ pub struct AppState {
     /// Seals and opens secret access keys at rest.
     pub secret_sealer: Sealer,
     pub policy_cache: crate::authz::PolicyCache,
+    pub identity_cache: crate::authz::IdentityCache,
     /// Seals virtual MFA device seeds at rest.
     pub mfa_sealer: Sealer,
     /// Seals the explanation attached to denials (DecodeAuthorizationMessage).

@@ -123,6 +123,11 @@ impl KeyRing {
         self.keys.iter().map(|k| k.id).collect()
     }
 
+    /// Whether the ring still holds key `id` (a retired key's tokens are void).
+    pub fn has_key(&self, id: u32) -> bool {
+        self.by_id(id).is_some()
+    }
+
     fn current(&self) -> Option<&RingKey> {
         self.keys.last()
     }
@@ -168,6 +173,15 @@ impl KeyRing {
         let secret = derive_secret(&key.secret_key, &claims.access_key_id);
         Ok((claims, secret))
     }
+}
+
+/// The id of the ring key a token claims to be sealed with, read without
+/// opening it (for caches that must forget tokens of retired keys).
+pub fn token_key_id(token: &str) -> Option<u32> {
+    let body = token.strip_prefix(PREFIX)?;
+    // Six base64 characters carry the four id bytes.
+    let head = URL_SAFE_NO_PAD.decode(body.get(..8)?).ok()?;
+    Some(u32::from_be_bytes([head[0], head[1], head[2], head[3]]))
 }
 
 /// The 40-character secret access key of a session.
@@ -232,6 +246,16 @@ mod tests {
         assert_eq!(c, claims());
         assert_eq!(s, secret);
         assert_eq!(secret.len(), 40);
+    }
+
+    #[test]
+    fn the_key_id_is_readable_without_opening() {
+        let r = ring(&[3, 70_000]);
+        let (token, _) = r.issue(&claims(), [7; 24]).unwrap();
+        assert_eq!(token_key_id(&token), Some(70_000));
+        assert!(r.has_key(3) && r.has_key(70_000) && !r.has_key(4));
+        assert_eq!(token_key_id("LKT1"), None);
+        assert_eq!(token_key_id("nope"), None);
     }
 
     #[test]

@@ -242,10 +242,12 @@ where
 {
     let account = account.to_string();
     let meta = state.meta.clone();
-    tokio::task::spawn_blocking(move || {
+    let wrote = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let wrote_in_tx = wrote.clone();
+    let result = tokio::task::spawn_blocking(move || {
         let mut f = f;
         let mut out: Option<S3Result<T>> = None;
-        let r = meta.iam_transaction(&account, &mut |tx| match f(tx) {
+        let r = meta.iam_transaction(&account, &mut |tx| match f(&mut WriteTracking { inner: tx, wrote: &wrote_in_tx }) {
             Ok(v) => {
                 out = Some(Ok(v));
                 Ok(())
@@ -263,7 +265,55 @@ where
         }
     })
     .await
-    .map_err(S3Error::internal)?
+    .map_err(S3Error::internal)?;
+    // Cached identities must not outlive a committed change (nor an uncertain one).
+    if wrote.load(std::sync::atomic::Ordering::Acquire) {
+        state.identity_cache.invalidate();
+    }
+    result
+}
+
+/// Notes whether a transaction wrote anything.
+struct WriteTracking<'a> {
+    inner: &'a mut dyn IamTx,
+    wrote: &'a std::sync::atomic::AtomicBool,
+}
+
+impl WriteTracking<'_> {
+    fn mark(&self) {
+        self.wrote.store(true, std::sync::atomic::Ordering::Release);
+    }
+}
+
+impl IamTx for WriteTracking<'_> {
+    fn get(&mut self, kind: IamKind, name: &str) -> Result<Option<String>, StorageError> {
+        self.inner.get(kind, name)
+    }
+    fn list(&mut self, kind: IamKind) -> Result<Vec<String>, StorageError> {
+        self.inner.list(kind)
+    }
+    fn put(&mut self, kind: IamKind, name: &str, document: &str) -> Result<(), StorageError> {
+        self.mark();
+        self.inner.put(kind, name, document)
+    }
+    fn delete(&mut self, kind: IamKind, name: &str) -> Result<bool, StorageError> {
+        self.mark();
+        self.inner.delete(kind, name)
+    }
+    fn put_access_key(&mut self, key: &latchkey_storage::AccessKeyRecord) -> Result<(), StorageError> {
+        self.mark();
+        self.inner.put_access_key(key)
+    }
+    fn delete_access_key(&mut self, access_key_id: &str) -> Result<bool, StorageError> {
+        self.mark();
+        self.inner.delete_access_key(access_key_id)
+    }
+    fn list_access_keys(
+        &mut self,
+        owner: &latchkey_storage::KeyOwner,
+    ) -> Result<Vec<latchkey_storage::AccessKeyRecord>, StorageError> {
+        self.inner.list_access_keys(owner)
+    }
 }
 
 pub fn load<T: DeserializeOwned>(tx: &mut dyn IamTx, kind: IamKind, name: &str) -> S3Result<Option<T>> {
