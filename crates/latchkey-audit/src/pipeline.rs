@@ -56,6 +56,8 @@ pub struct AuditStats {
     pub written: AtomicU64,
     pub dropped: AtomicU64,
     pub write_errors: AtomicU64,
+    /// Events a secondary sink (the webhook) could not take.
+    pub sink_dropped: AtomicU64,
 }
 
 /// The handle request handling holds.

@@ -92,9 +92,64 @@ fn sig_error(e: sigv4::SigV4Error) -> S3Error {
     S3Error::msg(code, e.to_string())
 }
 
+/// The access key id and service a request's credential scope names, read
+/// without verifying anything (for the audit record of refused requests).
+pub fn claimed_credential(headers: &http::HeaderMap, raw_query: &str) -> Option<(String, String)> {
+    let scope = match header(headers, "authorization") {
+        Some(a) => a.split("Credential=").nth(1)?.split([',', ' ']).next()?.to_string(),
+        None => form_urlencoded::parse(raw_query.as_bytes())
+            .find(|(k, _)| k.eq_ignore_ascii_case("X-Amz-Credential"))
+            .map(|(_, v)| v.into_owned())?,
+    };
+    let mut parts = scope.split('/');
+    let key = parts.next()?.to_string();
+    let service = parts.nth(2)?.to_string();
+    Some((key, service))
+}
+
+/// The service a request's credential scope names (`iam`, `sts`, `s3`).
+pub fn claimed_service(headers: &http::HeaderMap, raw_query: &str) -> Option<String> {
+    claimed_credential(headers, raw_query).map(|(_, s)| s)
+}
+
+/// What kind of authentication failure an error is, for metrics and audit.
+fn failure_kind(code: ErrorCode) -> &'static str {
+    match code {
+        ErrorCode::InvalidAccessKeyId => "unknown_key",
+        ErrorCode::SignatureDoesNotMatch => "bad_signature",
+        ErrorCode::ExpiredToken => "expired_token",
+        ErrorCode::InvalidToken => "invalid_token",
+        ErrorCode::RequestTimeTooSkewed => "clock_skew",
+        ErrorCode::AccessDenied => "expired_or_refused",
+        ErrorCode::AuthorizationHeaderMalformed
+        | ErrorCode::AuthorizationQueryParametersError
+        | ErrorCode::MissingSecurityHeader => "malformed",
+        _ => "other",
+    }
+}
+
 /// Verifies the request's SigV4 signature, if it has one, and works out how
-/// its body must be verified.
+/// its body must be verified. The outcome is noted in the request's audit record.
 pub async fn authenticate(state: &AppState, req: &RequestHead<'_>, now: OffsetDateTime) -> S3Result<Authenticated> {
+    let result = verify(state, req, now).await;
+    match &result {
+        Ok(a) => {
+            let principal = a.principal.clone();
+            crate::audit::note(|r| r.principal = principal);
+        }
+        Err(e) => {
+            let claimed = claimed_credential(req.headers, req.raw_query).map(|(k, _)| k);
+            let kind = failure_kind(e.code);
+            crate::audit::note(|r| {
+                r.claimed_key = claimed;
+                r.auth_failure = Some(kind);
+            });
+        }
+    }
+    result
+}
+
+async fn verify(state: &AppState, req: &RequestHead<'_>, now: OffsetDateTime) -> S3Result<Authenticated> {
     let headers = req.headers;
     let query_pairs: Vec<(String, String)> =
         form_urlencoded::parse(req.raw_query.as_bytes()).map(|(k, v)| (k.into_owned(), v.into_owned())).collect();

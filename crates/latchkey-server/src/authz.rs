@@ -160,6 +160,8 @@ impl Caller {
             Some(s) => session_policies(state, &account, s)?,
             None => vec![],
         };
+        let noted = engine_principal.clone();
+        crate::audit::note(|r| r.engine_principal = Some(noted));
         Ok(Caller {
             principal: Some(p),
             engine_principal,
@@ -542,9 +544,11 @@ pub fn decide(caller: &Caller, req: &AccessRequest<'_>) -> (policy::Decision, po
 pub fn authorize(caller: &Caller, req: &AccessRequest<'_>) -> S3Result<()> {
     let (decision, ctx) = decide(caller, req);
     if decision.allowed {
+        crate::audit::note_decision(req.action, req.resource, &decision, None);
         return Ok(());
     }
     let why = decision.denial_message(&ctx).unwrap_or_else(|| "Access Denied".to_string());
+    crate::audit::note_decision(req.action, req.resource, &decision, Some(&why));
     tracing::info!(action = req.action, resource = req.resource, reason = decision.reason.name(), "access denied");
     let mut err = S3Error::msg(ErrorCode::AccessDenied, why);
     if let (Some(sealer), Some(_)) = (&caller.message_sealer, &caller.principal) {

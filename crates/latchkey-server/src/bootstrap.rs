@@ -120,6 +120,7 @@ pub async fn open(
     data_dir: &Path,
     config: ServiceConfig,
     root_key: Option<RootKeyInput>,
+    monitoring: crate::monitoring::MonitoringOptions,
 ) -> anyhow::Result<Arc<AppState>> {
     std::fs::create_dir_all(data_dir).with_context(|| format!("creating data directory {}", data_dir.display()))?;
     std::fs::set_permissions(data_dir, std::fs::Permissions::from_mode(0o700))?;
@@ -143,6 +144,7 @@ pub async fn open(
         mfa_sealer: master.sealer("mfa-seed"),
         authz_sealer: Arc::new(master.sealer("authorization-message")),
         tokens: crate::sessions::TokenKeys::load(master_for_tokens, meta_for_tokens)?,
+        monitoring: Arc::new(crate::monitoring::Monitoring::start(monitoring, data_dir)?),
     });
     ensure_operator_account(&state, data_dir, root_key)?;
     Ok(state)

@@ -5,6 +5,8 @@
 //! and the [`s3`] handlers; handlers use `latchkey-storage`.
 
 pub mod admin_client;
+pub mod audit;
+pub mod audit_cli;
 pub mod auth;
 pub mod authz;
 pub mod body;
@@ -14,6 +16,8 @@ pub mod config;
 pub mod error;
 pub mod federation;
 pub mod iam;
+pub mod metrics;
+pub mod monitoring;
 pub mod response;
 pub mod router;
 pub mod s3;

@@ -52,18 +52,25 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     region: cfg.region.clone(),
                     domains: cfg.domains.clone(),
                     max_object_size: 5 * 1024 * 1024 * 1024,
+                    ldap: cfg.ldap.clone(),
                 },
                 root_key_from_env(),
+                cfg.monitoring.clone(),
             )
             .await?;
+            latchkey_server::s3::logging::load(&state).await.map_err(|e| anyhow::anyhow!(e.message))?;
+            latchkey_server::s3::logging::spawn_delivery(state.clone());
             let listener = tokio::net::TcpListener::bind(&cfg.listen).await?;
             tracing::info!(listen = %listener.local_addr()?, data_dir = %cfg.data_dir.display(), region = %cfg.region, "latchkey is serving");
-            latchkey_server::server::run(listener, state, shutdown_signal()).await?;
+            latchkey_server::server::run(listener, state.clone(), shutdown_signal()).await?;
+            latchkey_server::s3::logging::deliver(&state).await;
+            state.monitoring.flush();
             tracing::info!("stopped");
             Ok(())
         }
         Command::Account(cmd) => account_command(cmd).await,
         Command::Keys(cmd) => keys_command(cmd),
+        Command::Audit(args) => latchkey_server::audit_cli::run(args),
         Command::Role(RoleCommand::RevokeSessions { role, client }) => {
             let creds = admin_client::credentials_from_environment()?;
             let now = time::OffsetDateTime::now_utc();

@@ -82,6 +82,8 @@ pub enum Endpoint {
     GetBucketCors { bucket: String },
     PutBucketCors { bucket: String },
     DeleteBucketCors { bucket: String },
+    GetBucketLogging { bucket: String },
+    PutBucketLogging { bucket: String },
     GetPublicAccessBlock { bucket: String },
     PutPublicAccessBlock { bucket: String },
     DeletePublicAccessBlock { bucket: String },
@@ -121,7 +123,6 @@ const UNSUPPORTED_SUBRESOURCES: &[&str] = &[
     "inventory",
     "legal-hold",
     "lifecycle",
-    "logging",
     "metrics",
     "notification",
     "object-lock",
@@ -155,6 +156,8 @@ impl Endpoint {
             GetObjectAcl { .. } => "s3:GetObjectAcl",
             PutObjectAcl { .. } => "s3:PutObjectAcl",
             GetBucketCors { .. } => "s3:GetBucketCORS",
+            GetBucketLogging { .. } => "s3:GetBucketLogging",
+            PutBucketLogging { .. } => "s3:PutBucketLogging",
             PutBucketCors { .. } | DeleteBucketCors { .. } => "s3:PutBucketCORS",
             GetPublicAccessBlock { .. } => "s3:GetBucketPublicAccessBlock",
             PutPublicAccessBlock { .. } | DeletePublicAccessBlock { .. } => "s3:PutBucketPublicAccessBlock",
@@ -182,6 +185,20 @@ impl Endpoint {
         }
     }
 
+    /// The S3 API operation's name (`GetObject`, `ListObjectsV2`), as audit
+    /// events and metrics name it: the variant's own name.
+    pub fn operation(&self) -> String {
+        let debug = format!("{self:?}");
+        debug.split([' ', '{']).next().unwrap_or_default().to_string()
+    }
+
+    /// The key the operation addresses, if any.
+    pub fn key(&self) -> Option<String> {
+        let bucket = self.bucket()?;
+        let arn = self.resource_arn();
+        arn.strip_prefix(&format!("arn:aws:s3:::{bucket}/")).map(str::to_string)
+    }
+
     /// The ARN of the resource the action applies to.
     pub fn resource_arn(&self) -> String {
         use Endpoint::*;
@@ -203,6 +220,8 @@ impl Endpoint {
             | GetBucketCors { bucket }
             | PutBucketCors { bucket }
             | DeleteBucketCors { bucket }
+            | GetBucketLogging { bucket }
+            | PutBucketLogging { bucket }
             | GetPublicAccessBlock { bucket }
             | PutPublicAccessBlock { bucket }
             | DeletePublicAccessBlock { bucket }
@@ -252,6 +271,8 @@ impl Endpoint {
             | GetBucketCors { bucket }
             | PutBucketCors { bucket }
             | DeleteBucketCors { bucket }
+            | GetBucketLogging { bucket }
+            | PutBucketLogging { bucket }
             | GetPublicAccessBlock { bucket }
             | PutPublicAccessBlock { bucket }
             | DeletePublicAccessBlock { bucket }
@@ -323,6 +344,8 @@ pub fn route(method: &Method, target: Target, q: &Query, has_copy_source: bool) 
             Method::GET if q.has("cors") => Ok(GetBucketCors { bucket }),
             Method::PUT if q.has("cors") => Ok(PutBucketCors { bucket }),
             Method::DELETE if q.has("cors") => Ok(DeleteBucketCors { bucket }),
+            Method::GET if q.has("logging") => Ok(GetBucketLogging { bucket }),
+            Method::PUT if q.has("logging") => Ok(PutBucketLogging { bucket }),
             Method::GET if q.has("publicAccessBlock") => Ok(GetPublicAccessBlock { bucket }),
             Method::PUT if q.has("publicAccessBlock") => Ok(PutPublicAccessBlock { bucket }),
             Method::DELETE if q.has("publicAccessBlock") => Ok(DeletePublicAccessBlock { bucket }),

@@ -29,7 +29,12 @@ where
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
     let started = Instant::now();
+    let started_at = OffsetDateTime::now_utc();
     let id = request_id();
+    let source_ip = req.extensions().get::<PeerAddr>().map(|p| p.0.ip());
+    let user_agent = req.headers().get("user-agent").and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
+    let bytes_in = declared_body_bytes(req.headers());
+    let metrics_auth = req.headers().get("authorization").and_then(|v| v.to_str().ok()).map(str::to_string);
     let method = req.method().clone();
     let path = req.uri().path().to_string();
     let has_body = req.headers().get("content-length").is_some_and(|v| v.as_bytes() != b"0")
@@ -44,11 +49,20 @@ where
         resolve_target(host.as_deref(), &path, &state.config.domains).ok().and_then(|t| t.bucket)
     };
     let request_headers = if cors_relevant { req.headers().clone() } else { http::HeaderMap::new() };
-    let mut resp = match (&method, path.as_str()) {
+    // Browsers call the unsigned STS actions (AssumeRoleWithWebIdentity) cross-origin.
+    let unsigned_sts_cors =
+        query_protocol && request_headers.contains_key("origin") && !request_headers.contains_key("authorization");
+    let mut error: Option<(&'static str, String)> = None;
+    let (mut resp, record) = crate::audit::scope(async {
+    let resp = match (&method, path.as_str()) {
         (&Method::GET | &Method::HEAD, "/health/live" | "/health/ready") => {
             let mut r = response::status(StatusCode::OK);
             *r.body_mut() = response::full("ok\n");
             r
+        }
+        (&Method::GET, "/metrics") => metrics_response(&state, metrics_auth.as_deref()),
+        (&Method::OPTIONS, "/") if cors_bucket.is_none() && crate::federation::cors::is_preflight(&request_headers) => {
+            crate::federation::cors::preflight(&request_headers)
         }
         // Preflight requests carry no credentials; the bucket's CORS rules answer.
         (&Method::OPTIONS, _) if cors_bucket.is_some() => {
@@ -61,6 +75,7 @@ where
         _ => match dispatch(&state, req, &id).await {
             Ok(r) => r,
             Err(e) => {
+                error = Some((e.code.as_str(), e.message.to_string()));
                 let mut r = if query_protocol {
                     crate::iam::query::error_response(&e, crate::iam::entities::IAM_NS, &id)
                 } else {
@@ -75,12 +90,31 @@ where
             }
         },
     };
+    resp
+    })
+    .await;
     if let (Some(b), false) = (&cors_bucket, method == Method::OPTIONS) {
         crate::s3::cors::decorate(&state, b, method.as_str(), &request_headers, &mut resp).await;
+    }
+    if unsigned_sts_cors {
+        crate::federation::cors::decorate(&mut resp);
     }
     set_header(&mut resp, "x-amz-request-id", &id);
     set_header(&mut resp, "x-amz-id-2", &id);
     set_header(&mut resp, "server", "latchkey");
+    let bytes_out = if method == Method::HEAD { 0 } else { declared_body_bytes(resp.headers()) };
+    let exchange = crate::audit::Exchange {
+        request_id: &id,
+        started: started_at,
+        region: &state.config.region,
+        source_ip,
+        user_agent: &user_agent,
+        status: resp.status().as_u16(),
+        error: error.as_ref().map(|(c, m)| (*c, m.as_str())),
+        bytes_in,
+        bytes_out,
+    };
+    state.monitoring.finish(&record, &exchange, started.elapsed().as_secs_f64());
     // The query is left out: a pre-signed URL's query is a bearer credential.
     tracing::info!(
         request_id = %id,
@@ -117,6 +151,8 @@ where
         raw_query: &raw_query,
         headers: &parts.headers,
     };
+    let host_header = parts.headers.get("host").and_then(|h| h.to_str().ok()).map(str::to_string);
+    note_s3_request(state, &parts.method, host_header.as_deref(), &raw_path, &raw_query, &parts.headers);
     let auth = authenticate(state, &head, now).await?;
     // Browser form uploads carry their credentials in the form.
     if parts.method == Method::POST {
@@ -125,6 +161,11 @@ where
             let host = parts.headers.get("host").and_then(|h| h.to_str().ok());
             let target = resolve_target(host, &raw_path, &state.config.domains)?;
             if let (Some(bucket), None) = (target.bucket, target.key) {
+                crate::audit::note(|r| {
+                    r.operation = Some("PostObject".into());
+                    r.read_only = false;
+                    r.data_event = true;
+                });
                 let req = crate::s3::post_object::PostRequest {
                     bucket,
                     content_type: ct,
@@ -237,6 +278,20 @@ where
         headers: &parts.headers,
     };
     let params = crate::iam::query::Params::parse(&bytes);
+    let action = params.get("Action").unwrap_or("Unknown").to_string();
+    let signed_service = crate::auth::claimed_service(&parts.headers, &raw_query);
+    crate::audit::note(|r| {
+        r.audited = true;
+        r.api = if crate::sts::UNSIGNED_ACTIONS.contains(&action.as_str()) || signed_service.as_deref() == Some("sts") {
+            crate::audit::Api::Sts
+        } else {
+            crate::audit::Api::Iam
+        };
+        r.read_only = ["Get", "List", "Simulate", "Decode"].iter().any(|p| action.starts_with(p));
+        r.request_parameters =
+            Some(latchkey_audit::event::redact_parameters(params.0.iter().map(|(k, v)| (k.as_str(), v.as_str()))));
+        r.operation = Some(action.clone());
+    });
     // Federation calls carry the identity provider's proof instead of a signature.
     if params.get("Action").is_some_and(|a| crate::sts::UNSIGNED_ACTIONS.contains(&a)) {
         let req = crate::sts::UnsignedStsRequest { params: &params, facts: request_facts(&parts, now), now, request_id: id };
@@ -265,4 +320,75 @@ where
             "Request is missing Authentication Token",
         )),
     }
+}
+
+/// A message's body length as its headers declare it (the decoded length of
+/// aws-chunked uploads).
+fn declared_body_bytes(headers: &http::HeaderMap) -> u64 {
+    let get = |n: &str| headers.get(n).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
+    get("x-amz-decoded-content-length").or_else(|| get("content-length")).unwrap_or(0)
+}
+
+/// `/metrics`: Prometheus's text format, for the configured bearer token
+/// (or for anyone when made public).
+fn metrics_response(state: &AppState, authorization: Option<&str>) -> HttpResponse {
+    if !state.monitoring.metrics_allowed(authorization) {
+        let mut r = response::status(StatusCode::FORBIDDEN);
+        let hint = if state.monitoring.metrics_configured() {
+            "metrics: a valid bearer token is required\n"
+        } else {
+            "metrics: set LATCHKEY_METRICS_TOKEN (or LATCHKEY_METRICS_PUBLIC=true) to enable /metrics\n"
+        };
+        *r.body_mut() = response::full(hint);
+        return r;
+    }
+    let now = OffsetDateTime::now_utc().unix_timestamp();
+    let mut r = response::status(StatusCode::OK);
+    set_header(&mut r, "content-type", "application/openmetrics-text; version=1.0.0; charset=utf-8");
+    *r.body_mut() = response::full(state.monitoring.metrics.render(now));
+    r
+}
+
+/// What an S3 request is, for its audit event, noted before authentication
+/// so that refused requests are described too.
+fn note_s3_request(
+    state: &AppState,
+    method: &Method,
+    host: Option<&str>,
+    raw_path: &str,
+    raw_query: &str,
+    headers: &http::HeaderMap,
+) {
+    let target = resolve_target(host, raw_path, &state.config.domains).ok();
+    let endpoint = target.clone().and_then(|t| {
+        route(method, t, &Query::parse(raw_query), headers.contains_key("x-amz-copy-source")).ok()
+    });
+    let (bucket, key) = match &endpoint {
+        Some(e) => (e.bucket().map(str::to_string), e.key()),
+        None => (target.as_ref().and_then(|t| t.bucket.clone()), target.and_then(|t| t.key)),
+    };
+    let operation = match &endpoint {
+        Some(e) => e.operation(),
+        None if raw_path == crate::s3::control::PUBLIC_ACCESS_BLOCK_PATH => format!(
+            "{}PublicAccessBlock",
+            match *method {
+                Method::GET => "Get",
+                Method::DELETE => "Delete",
+                _ => "Put",
+            }
+        ),
+        None => format!("{method}"),
+    };
+    let data_event = key.is_some()
+        || matches!(operation.as_str(), "ListObjects" | "ListObjectsV2" | "ListObjectVersions" | "DeleteObjects");
+    crate::audit::note(|r| {
+        r.audited = true;
+        r.api = crate::audit::Api::S3;
+        r.read_only = *method == Method::GET || *method == Method::HEAD;
+        r.data_event = data_event;
+        r.request_parameters =
+            Some(crate::audit::s3_parameters(bucket.as_deref(), key.as_deref(), host, raw_query));
+        r.resources = crate::audit::s3_resources(bucket.as_deref(), key.as_deref(), None);
+        r.operation = Some(operation);
+    });
 }

@@ -12,6 +12,8 @@ pub struct ServiceConfig {
     pub domains: Vec<String>,
     /// Largest single PUT or part (S3: 5 GiB).
     pub max_object_size: u64,
+    /// The directory behind AssumeRoleWithLDAPIdentity (None: LDAP sign-in is off).
+    pub ldap: Option<Arc<crate::federation::ldap::LdapSettings>>,
 }
 
 pub struct AppState {
@@ -27,6 +29,8 @@ pub struct AppState {
     /// Seals the explanation attached to denials (DecodeAuthorizationMessage).
     pub authz_sealer: std::sync::Arc<Sealer>,
     pub tokens: crate::sessions::TokenKeys,
+    /// The audit trail, metrics and server access logs.
+    pub monitoring: Arc<crate::monitoring::Monitoring>,
 }
 
 /// Purpose label for sealing secret access keys.

@@ -176,6 +176,13 @@ async fn mfa_authentication(state: &Arc<AppState>, req: &StsRequest<'_>) -> S3Re
 
 pub(crate) fn credentials_xml(x: &mut QueryXml, key_id: &str, secret: &str, token: &str, expires: i64) {
     let exp = OffsetDateTime::from_unix_timestamp(expires).map(crate::iam::entities::timestamp).unwrap_or_default();
+    // The audit trail gets the key id and expiry, never the secret or the token.
+    crate::audit::note_response("credentials", serde_json::json!({"accessKeyId": key_id, "expiration": exp}));
+    crate::audit::note(|r| {
+        let action = r.operation.clone().unwrap_or_default();
+        let role = r.issued.take().map(|(_, role, _)| role).unwrap_or_else(|| action.clone());
+        r.issued = Some((action, role, expires));
+    });
     x.w()
         .open("Credentials")
         .elem("AccessKeyId", key_id)
@@ -559,12 +566,21 @@ pub(crate) struct IssuedRoleSession {
     pub assumed_role_id: String,
     /// `arn:aws:sts::ACCOUNT:assumed-role/ROLE/SESSION`
     pub arn: String,
+    /// The role's ARN (path included).
+    pub role_arn: String,
 }
 
 impl IssuedRoleSession {
     /// `Credentials`, `AssumedRoleUser` and `PackedPolicySize`, in AWS's order.
     pub fn write_xml(&self, x: &mut QueryXml) {
+        let role_arn = self.role_arn.clone();
+        crate::audit::note(|r| r.issued = Some((String::new(), role_arn, self.expires_at)));
         credentials_xml(x, &self.access_key_id, &self.secret, &self.token, self.expires_at);
+        crate::audit::note_response(
+            "assumedRoleUser",
+            serde_json::json!({"assumedRoleId": self.assumed_role_id, "arn": self.arn}),
+        );
+        crate::audit::note_response("packedPolicySize", self.packed_percent.into());
         x.w()
             .open("AssumedRoleUser")
             .elem("AssumedRoleId", &self.assumed_role_id)
@@ -618,6 +634,7 @@ pub(crate) fn issue_role_session(state: &AppState, r: RoleSession<'_>) -> S3Resu
         packed_percent: packed as u32,
         assumed_role_id: format!("{}:{}", r.role.id, r.session_name),
         arn: format!("arn:aws:sts::{}:assumed-role/{}/{}", r.role_account, r.role.name, r.session_name),
+        role_arn: arn(r.role_account, "role", &r.role.path, &r.role.name),
     })
 }
 

@@ -82,7 +82,7 @@ pub struct StoredChecksum {
 }
 
 /// Everything about an object except its bytes.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ObjectAttributes {
     pub headers: ObjectHeaders,
     /// `x-amz-meta-*` without the prefix, names lowercased, in order.

@@ -18,7 +18,9 @@ use std::sync::Arc;
 const SESSION_MIN: u32 = 3600;
 const SESSION_MAX: u32 = 43200;
 
-pub fn write_role(x: &mut QueryXml, tag: &'static str, account: &str, r: &Role) {
+/// `last_used`: when (unix ms) and where the role was last used, as the
+/// audit trail saw it.
+pub fn write_role(x: &mut QueryXml, tag: &'static str, account: &str, r: &Role, last_used: Option<(i64, String)>) {
     x.w()
         .open(tag)
         .elem("Path", &r.path)
@@ -38,7 +40,12 @@ pub fn write_role(x: &mut QueryXml, tag: &'static str, account: &str, r: &Role) 
             .close();
     }
     write_tags(x, &r.tags);
-    x.w().open("RoleLastUsed").close();
+    x.w().open("RoleLastUsed");
+    if let Some((ms, region)) = last_used {
+        let at = time::OffsetDateTime::from_unix_timestamp(ms / 1000).map(crate::iam::entities::timestamp);
+        x.w().elem("LastUsedDate", at.unwrap_or_default()).elem("Region", region);
+    }
+    x.w().close();
     x.w().close();
 }
 
@@ -104,7 +111,7 @@ pub async fn handle(state: &Arc<AppState>, req: &IamRequest<'_>, action: &str) -
             })
             .await?;
             let mut x = req.xml(action);
-            write_role(&mut x, "Role", &account, &role);
+            write_role(&mut x, "Role", &account, &role, None);
             Ok(x.finish(req.request_id))
         }
         "GetRole" => {
@@ -113,8 +120,9 @@ pub async fn handle(state: &Arc<AppState>, req: &IamRequest<'_>, action: &str) -
                 load(tx, IamKind::Role, &name)?.ok_or_else(|| no_such("role", &name))
             })
             .await?;
+            let last_used = state.monitoring.role_last_used(&arn(&account, "role", &role.path, &role.name));
             let mut x = req.xml(action);
-            write_role(&mut x, "Role", &account, &role);
+            write_role(&mut x, "Role", &account, &role, last_used);
             Ok(x.finish(req.request_id))
         }
         "ListRoles" => {
@@ -125,7 +133,7 @@ pub async fn handle(state: &Arc<AppState>, req: &IamRequest<'_>, action: &str) -
             let mut x = req.xml(action);
             x.w().open("Roles");
             for r in &page {
-                write_role(&mut x, "member", &account, r);
+                write_role(&mut x, "member", &account, r, None);
             }
             x.w().close();
             write_page_end(&mut x, truncated, marker);
@@ -150,7 +158,7 @@ pub async fn handle(state: &Arc<AppState>, req: &IamRequest<'_>, action: &str) -
             .await?;
             if action == "UpdateRoleDescription" {
                 let mut x = req.xml(action);
-                write_role(&mut x, "Role", &account, &role);
+                write_role(&mut x, "Role", &account, &role, None);
                 return Ok(x.finish(req.request_id));
             }
             let x = req.xml(action);

@@ -346,9 +346,18 @@ pub async fn handle(state: &Arc<AppState>, req: &IamRequest<'_>, action: &str) -
             if let KeyOwner::User(n) = &record.owner {
                 x.w().elem("UserName", n);
             }
-            // Usage tracking arrives with the audit trail; until then AWS's
-            // answer for a key never used.
-            x.w().open("AccessKeyLastUsed").elem("ServiceName", "N/A").elem("Region", "N/A").close();
+            // From the audit trail; a key never used gets AWS's N/A.
+            x.w().open("AccessKeyLastUsed");
+            match state.monitoring.key_last_used(&key_id) {
+                Some((ms, service, region)) => {
+                    let at = time::OffsetDateTime::from_unix_timestamp(ms / 1000).map(crate::iam::entities::timestamp);
+                    x.w().elem("LastUsedDate", at.unwrap_or_default()).elem("ServiceName", service).elem("Region", region);
+                }
+                None => {
+                    x.w().elem("ServiceName", "N/A").elem("Region", "N/A");
+                }
+            }
+            x.w().close();
             Ok(x.finish(req.request_id))
         }
         "TagUser" | "UntagUser" => {

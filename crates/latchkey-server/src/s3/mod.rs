@@ -8,6 +8,7 @@ mod copy;
 pub mod cors;
 pub mod headers;
 mod list;
+pub mod logging;
 mod multipart;
 mod object;
 pub mod post_object;
@@ -109,6 +110,8 @@ pub async fn handle(state: &Arc<AppState>, mut req: S3Request) -> S3Result<HttpR
         (GetBucketOwnershipControls { .. }, Some(_)) => acl::get_ownership_controls(),
         (PutBucketOwnershipControls { .. }, Some(_)) => acl::put_ownership_controls(&mut req).await,
         (GetBucketCors { .. }, Some(b)) => cors::get(state, &b).await,
+        (GetBucketLogging { .. }, Some(b)) => logging::get(state, &b).await,
+        (PutBucketLogging { .. }, Some(b)) => logging::put(state, &mut req, &b).await,
         (PutBucketCors { .. }, Some(b)) => cors::put(state, &mut req, &b).await,
         (DeleteBucketCors { .. }, Some(b)) => cors::delete(state, &b).await,
         (GetPublicAccessBlock { .. }, Some(b)) => bucket::get_public_access_block(state, &b).await,
