@@ -25,6 +25,8 @@ pub enum Command {
     /// Role administration on a running server.
     #[command(subcommand)]
     Role(RoleCommand),
+    /// Query the audit log: who did what, and why it was allowed or denied.
+    Audit(crate::audit_cli::AuditArgs),
 }
 
 #[derive(Subcommand, Debug)]
@@ -85,7 +87,7 @@ pub struct ClientArgs {
 
 #[derive(Args, Debug, Default)]
 pub struct ServeArgs {
-    /// TOML config file (keys: data_dir, listen, region, domains, log_format).
+    /// TOML config file (keys: data_dir, listen, region, domains, log_format; an [ldap] table).
     #[arg(long, env = "LATCHKEY_CONFIG")]
     pub config: Option<PathBuf>,
     /// Where metadata and object data live [default: ./latchkey-data].
@@ -104,6 +106,12 @@ pub struct ServeArgs {
     /// Log format: text or json [default: text].
     #[arg(long, env = "LATCHKEY_LOG_FORMAT")]
     pub log_format: Option<String>,
+    /// LDAP sign-in (AssumeRoleWithLDAPIdentity); the file's `[ldap]` table.
+    #[command(flatten)]
+    pub ldap: crate::federation::ldap::LdapOptions,
+    /// Audit trail and metrics; the file's `[monitoring]` table.
+    #[command(flatten)]
+    pub monitoring: crate::monitoring::MonitoringOptions,
 }
 
 #[derive(Deserialize, Debug, Default)]
@@ -114,6 +122,8 @@ struct FileConfig {
     region: Option<String>,
     domains: Option<Vec<String>>,
     log_format: Option<String>,
+    ldap: Option<crate::federation::ldap::LdapOptions>,
+    monitoring: Option<crate::monitoring::MonitoringOptions>,
 }
 
 /// The resolved settings for `serve`.
@@ -124,6 +134,8 @@ pub struct ServeConfig {
     pub region: String,
     pub domains: Vec<String>,
     pub log_format: String,
+    pub ldap: Option<std::sync::Arc<crate::federation::ldap::LdapSettings>>,
+    pub monitoring: crate::monitoring::MonitoringOptions,
 }
 
 impl ServeArgs {
@@ -141,12 +153,15 @@ impl ServeArgs {
         if log_format != "text" && log_format != "json" {
             anyhow::bail!("log format must be text or json, not {log_format:?}");
         }
+        let ldap = self.ldap.or(file.ldap.unwrap_or_default()).resolve()?.map(std::sync::Arc::new);
         Ok(ServeConfig {
             data_dir: self.data_dir.or(file.data_dir).unwrap_or_else(|| PathBuf::from("latchkey-data")),
             listen: self.listen.or(file.listen).unwrap_or_else(|| "127.0.0.1:9000".into()),
             region: self.region.or(file.region).unwrap_or_else(|| "us-east-1".into()),
             domains: self.domains.or(file.domains).unwrap_or_else(|| vec!["localhost".into()]),
             log_format,
+            ldap,
+            monitoring: self.monitoring.or(file.monitoring.unwrap_or_default()),
         })
     }
 }
@@ -165,6 +180,21 @@ mod tests {
         assert_eq!(c.listen, "127.0.0.1:7000");
         assert_eq!(c.region, "ap-south-1");
         assert_eq!(c.data_dir, PathBuf::from("latchkey-data"));
+    }
+
+    #[test]
+    fn the_ldap_table_configures_ldap_sign_in() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.toml");
+        let text = "[ldap]\nurl = \"ldap://127.0.0.1:3890\"\ninsecure_plaintext = true\n\
+                    user_dn_template = \"uid=%s,ou=people,dc=example,dc=com\"\ntimeout_seconds = 3\n";
+        std::fs::write(&path, text).unwrap();
+        let c = ServeArgs { config: Some(path.clone()), ..Default::default() }.resolve().unwrap();
+        let ldap = c.ldap.expect("LDAP is on");
+        assert_eq!((ldap.url.as_str(), ldap.timeout.as_secs()), ("ldap://127.0.0.1:3890", 3));
+        std::fs::write(&path, "[ldap]\nurl = \"ldap://x\"\nbogus = 1\n").unwrap();
+        assert!(ServeArgs { config: Some(path), ..Default::default() }.resolve().is_err());
+        assert!(ServeArgs::default().resolve().unwrap().ldap.is_none());
     }
 
     #[test]

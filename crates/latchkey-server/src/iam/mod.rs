@@ -4,9 +4,11 @@
 mod accounts;
 pub mod entities;
 pub mod mfa;
+pub mod oidc_providers;
 mod policies;
 pub mod query;
 mod roles;
+pub mod saml_providers;
 mod simulate;
 mod users;
 
@@ -55,6 +57,8 @@ fn action_resource(action: &str, req: &IamRequest) -> (String, String) {
         "ListUsers" => format!("arn:aws:iam::{acct}:user{}", p.get("PathPrefix").unwrap_or("/")),
         "ListGroups" => format!("arn:aws:iam::{acct}:group{}", p.get("PathPrefix").unwrap_or("/")),
         "ListRoles" => format!("arn:aws:iam::{acct}:role{}", p.get("PathPrefix").unwrap_or("/")),
+        a if a.contains("OpenIDConnectProvider") => oidc_providers::resource(a, p, acct),
+        a if a.contains("SAMLProvider") => saml_providers::resource(a, p, acct),
         a if a.contains("User") || a.contains("AccessKey") || a == "GetUser" => {
             let user = p.get("UserName").map(str::to_string).unwrap_or_else(|| match &req.caller.kind {
                 PrincipalKind::User(n) => n.clone(),
@@ -172,14 +176,24 @@ pub async fn handle(state: &Arc<AppState>, req: IamRequest<'_>) -> S3Result<Http
         | "DeleteVirtualMFADevice"
         | "ListMFADevices"
         | "ListVirtualMFADevices" => mfa::handle(state, &req, &action).await,
-        // Identity providers arrive with federation; until then there are none.
-        "ListOpenIDConnectProviders" | "ListSAMLProviders" => {
-            let mut x = req.xml(&action);
-            x.w()
-                .open(if action == "ListSAMLProviders" { "SAMLProviderList" } else { "OpenIDConnectProviderList" })
-                .close();
-            Ok(x.finish(req.request_id))
-        }
+        "CreateSAMLProvider"
+        | "GetSAMLProvider"
+        | "ListSAMLProviders"
+        | "UpdateSAMLProvider"
+        | "DeleteSAMLProvider"
+        | "TagSAMLProvider"
+        | "UntagSAMLProvider"
+        | "ListSAMLProviderTags" => saml_providers::handle(state, &req, &action).await,
+        "CreateOpenIDConnectProvider"
+        | "GetOpenIDConnectProvider"
+        | "ListOpenIDConnectProviders"
+        | "DeleteOpenIDConnectProvider"
+        | "AddClientIDToOpenIDConnectProvider"
+        | "RemoveClientIDFromOpenIDConnectProvider"
+        | "UpdateOpenIDConnectProviderThumbprint"
+        | "TagOpenIDConnectProvider"
+        | "UntagOpenIDConnectProvider"
+        | "ListOpenIDConnectProviderTags" => oidc_providers::handle(state, &req, &action).await,
         "CreateRole"
         | "GetRole"
         | "ListRoles"
