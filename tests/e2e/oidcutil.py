@@ -37,9 +37,14 @@ def b64url(data: bytes) -> str:
 
 
 class Pki:
-    """A CA and a leaf certificate for localhost and 127.0.0.1, written to dir."""
+    """A CA and a leaf certificate for localhost and 127.0.0.1, written to dir.
 
-    def __init__(self, directory: Path, name: str = "test"):
+    self_signed: the leaf signs itself (no CA is presented).
+    present_ca: the server presents this CA certificate after its leaf
+    instead of the one that signed it (an impostor showing a trusted CA)."""
+
+    def __init__(self, directory: Path, name: str = "test", *, self_signed: bool = False,
+                 present_ca: x509.Certificate | None = None):
         directory.mkdir(parents=True, exist_ok=True)
         now = dt.datetime.now(dt.timezone.utc)
         self.ca_key = ec.generate_private_key(ec.SECP256R1())
@@ -58,9 +63,11 @@ class Pki:
                    .add_extension(x509.SubjectKeyIdentifier.from_public_key(self.ca_key.public_key()), critical=False)
                    .sign(self.ca_key, hashes.SHA256()))
         self.leaf_key = ec.generate_private_key(ec.SECP256R1())
+        leaf_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, f"localhost {uuid.uuid4().hex[:8]}")])
+        signer_key = self.leaf_key if self_signed else self.ca_key
         self.leaf = (x509.CertificateBuilder()
-                     .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")]))
-                     .issuer_name(ca_name)
+                     .subject_name(leaf_name)
+                     .issuer_name(leaf_name if self_signed else ca_name)
                      .public_key(self.leaf_key.public_key())
                      .serial_number(x509.random_serial_number())
                      .not_valid_before(now - dt.timedelta(minutes=5))
@@ -70,14 +77,13 @@ class Pki:
                          critical=False)
                      .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
                      .add_extension(x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
-                     .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(self.ca_key.public_key()),
-                                    critical=False)
-                     .sign(self.ca_key, hashes.SHA256()))
+                     .sign(signer_key, hashes.SHA256()))
         self.chain_path = directory / f"{name}-chain.pem"
         self.key_path = directory / f"{name}-key.pem"
         self.ca_path = directory / f"{name}-ca.pem"
         pem = lambda c: c.public_bytes(serialization.Encoding.PEM)  # noqa: E731
-        self.chain_path.write_bytes(pem(self.leaf) + pem(self.ca))
+        presented = b"" if self_signed else pem(present_ca or self.ca)
+        self.chain_path.write_bytes(pem(self.leaf) + presented)
         self.ca_path.write_bytes(pem(self.ca))
         self.key_path.write_bytes(self.leaf_key.private_bytes(
             serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
@@ -86,6 +92,10 @@ class Pki:
     def ca_thumbprint(self) -> str:
         """What IAM's ThumbprintList holds: the SHA-1 of the top CA certificate."""
         return hashlib.sha1(self.ca.public_bytes(serialization.Encoding.DER)).hexdigest()
+
+    @property
+    def leaf_thumbprint(self) -> str:
+        return hashlib.sha1(self.leaf.public_bytes(serialization.Encoding.DER)).hexdigest()
 
     def server_context(self) -> ssl.SSLContext:
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)

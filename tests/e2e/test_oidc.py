@@ -339,6 +339,32 @@ def test_wrong_thumbprint_is_an_idp_communication_error(server, sts, account, is
     assert assume(sts, role, issuer.mint("alice", CLIENT_ID))["SubjectFromWebIdentityToken"] == "alice"
 
 
+def test_an_impostor_showing_the_trusted_ca_is_refused(server, sts, account, pki, tmp_path):
+    """The thumbprinted CA anchors the chain; it is not enough to present it.
+    A server whose leaf that CA did not sign is not trusted."""
+    impostor = Issuer(Pki(tmp_path / "impostor", name="impostor", present_ca=pki.ca)).start()
+    try:
+        iam = account.iam()
+        arn = register(iam, impostor, thumbprints=[pki.ca_thumbprint])
+        role = make_role(iam, web_trust(arn))
+        rejected(sts, role, impostor.mint("alice", CLIENT_ID), "IDPCommunicationError")
+        assert impostor.discovery_fetches == 0 and impostor.jwks_fetches == 0
+    finally:
+        impostor.stop()
+
+
+def test_a_self_signed_idp_is_trusted_by_its_own_thumbprint(server, sts, account, tmp_path):
+    own = Pki(tmp_path / "selfsigned", name="selfsigned", self_signed=True)
+    iss = Issuer(own).start()
+    try:
+        iam = account.iam()
+        arn = register(iam, iss, thumbprints=[own.leaf_thumbprint])
+        role = make_role(iam, web_trust(arn))
+        assert assume(sts, role, iss.mint("alice", CLIENT_ID))["SubjectFromWebIdentityToken"] == "alice"
+    finally:
+        iss.stop()
+
+
 def test_trust_policy_conditions_on_sub_and_aud(server, sts, account, issuer):
     iam = account.iam()
     arn = register(iam, issuer, client_ids=(CLIENT_ID, "other-app"))

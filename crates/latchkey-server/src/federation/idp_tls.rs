@@ -19,7 +19,8 @@ use std::sync::{Arc, LazyLock};
 /// One crypto provider for every IdP connection, named explicitly so no
 /// process-wide default is needed.
 pub fn crypto() -> Arc<CryptoProvider> {
-    static PROVIDER: LazyLock<Arc<CryptoProvider>> = LazyLock::new(|| Arc::new(rustls::crypto::ring::default_provider()));
+    static PROVIDER: LazyLock<Arc<CryptoProvider>> =
+        LazyLock::new(|| Arc::new(rustls::crypto::ring::default_provider()));
     PROVIDER.clone()
 }
 

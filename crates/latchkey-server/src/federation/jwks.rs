@@ -107,7 +107,7 @@ pub async fn signing_keys(
         return Ok(known);
     }
     if !cached.budget.take(now) {
-        tracing::info!(provider = provider_arn, "IdP key fetch skipped: fetch budget spent");
+        tracing::debug!(provider = provider_arn, "IdP key fetch skipped: fetch budget spent");
         return match cached.fetched_at {
             Some(_) => Ok(known),
             None => Err(IdpUnreachable("too many failed attempts to reach the identity provider".into())),

@@ -18,7 +18,8 @@ pub const EXPIRY_LEEWAY_SECS: i64 = 60;
 pub const TAGS_CLAIM: &str = "https://aws.amazon.com/tags";
 pub const SOURCE_IDENTITY_CLAIM: &str = "https://aws.amazon.com/source_identity";
 
-const NOT_A_JWT: &str = "The ID Token provided is not a valid JWT. (You may see this error if you sent an Access Token)";
+const NOT_A_JWT: &str =
+    "The ID Token provided is not a valid JWT. (You may see this error if you sent an Access Token)";
 
 /// Why a token was refused; mapped onto STS's error codes by the caller.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -136,7 +137,9 @@ pub fn key_fits(key: &Jwk, alg: Algorithm) -> bool {
     // A key that names its algorithm is used for that algorithm only.
     let named_fits = match key.common.key_algorithm {
         None => true,
-        Some(named) => matches!((named, alg), (KeyAlgorithm::RS256, Algorithm::RS256) | (KeyAlgorithm::ES256, Algorithm::ES256)),
+        Some(named) => {
+            matches!((named, alg), (KeyAlgorithm::RS256, Algorithm::RS256) | (KeyAlgorithm::ES256, Algorithm::ES256))
+        }
     };
     family && named_fits
 }
@@ -220,7 +223,11 @@ fn strings(claims: &Map<String, Value>, name: &str) -> Result<Vec<String>, Token
 /// Checks the claims of a token whose signature is verified: issuer,
 /// lifetime (`now` in Unix seconds), audience, subject, and the AWS claims
 /// for session tags and source identity.
-pub fn check_claims(claims: &Map<String, Value>, provider: &ProviderTrust<'_>, now: i64) -> Result<WebIdentity, TokenError> {
+pub fn check_claims(
+    claims: &Map<String, Value>,
+    provider: &ProviderTrust<'_>,
+    now: i64,
+) -> Result<WebIdentity, TokenError> {
     if claims.get("iss").and_then(Value::as_str) != Some(provider.url) {
         return Err(invalid("The token's issuer does not match the identity provider's URL."));
     }
@@ -289,10 +296,16 @@ fn session_tags(claim: Option<&Value>) -> Result<(Vec<(String, String)>, Vec<Str
                 _ => return Err(malformed()),
             };
             if k.is_empty() || k.chars().count() > 128 {
-                return Err(TokenError::BadTag(format!("The session tag key {} is not 1 to 128 characters.", printable(k))));
+                return Err(TokenError::BadTag(format!(
+                    "The session tag key {} is not 1 to 128 characters.",
+                    printable(k)
+                )));
             }
             if value.chars().count() > 256 {
-                return Err(TokenError::BadTag(format!("The value of session tag {} exceeds 256 characters.", printable(k))));
+                return Err(TokenError::BadTag(format!(
+                    "The value of session tag {} exceeds 256 characters.",
+                    printable(k)
+                )));
             }
             if tags.iter().any(|(t, _)| t.eq_ignore_ascii_case(k)) {
                 return Err(TokenError::BadTag(
@@ -335,7 +348,8 @@ mod tests {
     }
 
     fn claims(extra: Value) -> Map<String, Value> {
-        let mut base = json!({"iss": "https://idp.example.com", "sub": "alice", "aud": "app", "exp": 2000, "iat": 1000});
+        let mut base =
+            json!({"iss": "https://idp.example.com", "sub": "alice", "aud": "app", "exp": 2000, "iat": 1000});
         for (k, v) in extra.as_object().unwrap() {
             base[k] = v.clone();
         }
@@ -348,7 +362,8 @@ mod tests {
 
     #[test]
     fn rs256_and_es256_tokens_name_their_issuer_and_key() {
-        let t = read_unverified(&token(json!({"alg": "RS256", "kid": "k1"}), json!({"iss": "https://a.example"}))).unwrap();
+        let t =
+            read_unverified(&token(json!({"alg": "RS256", "kid": "k1"}), json!({"iss": "https://a.example"}))).unwrap();
         assert_eq!((t.alg, t.kid.as_deref(), t.issuer.as_str()), (Algorithm::RS256, Some("k1"), "https://a.example"));
         let t = read_unverified(&token(json!({"alg": "ES256"}), json!({"iss": "https://a.example"}))).unwrap();
         assert_eq!((t.alg, t.kid), (Algorithm::ES256, None));

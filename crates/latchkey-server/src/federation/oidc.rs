@@ -57,7 +57,10 @@ fn identity_keys(provider: &OidcProvider, provider_arn: &str, id: &WebIdentity) 
     keys
 }
 
-pub async fn assume_role_with_web_identity(state: &Arc<AppState>, req: &UnsignedStsRequest<'_>) -> S3Result<HttpResponse> {
+pub async fn assume_role_with_web_identity(
+    state: &Arc<AppState>,
+    req: &UnsignedStsRequest<'_>,
+) -> S3Result<HttpResponse> {
     let p = req.params;
     let role_arn = p.required("RoleArn")?.to_string();
     let session_name = p.required("RoleSessionName")?.to_string();
@@ -171,6 +174,30 @@ pub async fn assume_role_with_web_identity(state: &Arc<AppState>, req: &Unsigned
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `${HOST:PORT/PATH:sub}` in a role's policy resolves to the session's
+    /// subject although the key holds ':' and '/' (credential vending).
+    #[test]
+    fn role_policies_resolve_the_providers_variables() {
+        use latchkey_policy::{ContextKeys, Policy, PolicyId, PolicyKind, PolicySource};
+        let doc = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:GetObject",
+            "Resource":"arn:aws:s3:::b/users/${localhost:8443/realms/x:sub}/*"}]}"#;
+        let policy = Arc::new(Policy::parse(doc, PolicyKind::Identity).unwrap());
+        let mut keys = ContextKeys::new();
+        keys.insert("localhost:8443/realms/x:sub", ["system:serviceaccount:alice".to_string()]);
+        let principal = latchkey_policy::Principal::assumed_role("123456789012", "/", "web", "s", "AROAEXAMPLE");
+        let id = PolicyId::new(PolicySource::IdentityInline { entity: "role".into(), name: "p".into() });
+        let caller = Caller::for_simulation(principal, vec![(id, policy)], None, keys);
+        let allowed = |key: &str| {
+            let resource = format!("arn:aws:s3:::b/{key}");
+            crate::authz::decide(&caller, &AccessRequest::new("s3:GetObject", &resource, Some("123456789012")))
+                .0
+                .allowed
+        };
+        assert!(allowed("users/system:serviceaccount:alice/notes.txt"));
+        assert!(!allowed("users/system:serviceaccount:bob/notes.txt"));
+        assert!(!allowed("users/${localhost:8443/realms/x:sub}/notes.txt"));
+    }
 
     #[test]
     fn a_verified_identity_supplies_the_providers_condition_keys() {

@@ -99,7 +99,10 @@ fn thumbprints(p: &Params, field: &str) -> S3Result<Vec<String>> {
             return Err(validation(t, "thumbprintList", "Member must have length of 40"));
         }
         if !t.bytes().all(|b| b.is_ascii_hexdigit()) {
-            return Err(S3Error::msg(ErrorCode::InvalidInput, format!("Thumbprint {t} is not a hexadecimal SHA-1 hash.")));
+            return Err(S3Error::msg(
+                ErrorCode::InvalidInput,
+                format!("Thumbprint {t} is not a hexadecimal SHA-1 hash."),
+            ));
         }
     }
     Ok(dedup(list))
@@ -318,7 +321,8 @@ mod tests {
     fn provider_urls_are_https_without_query() {
         assert!(validate_url("https://idp.example.com").is_ok());
         assert!(validate_url("https://localhost:8443/realms/test").is_ok());
-        for bad in ["http://idp.example.com", "https://", "https:///path", "https://a?b=c", "https://a#f", "idp.example.com"]
+        for bad in
+            ["http://idp.example.com", "https://", "https:///path", "https://a?b=c", "https://a#f", "idp.example.com"]
         {
             assert!(validate_url(bad).is_err(), "{bad}");
         }
@@ -345,7 +349,8 @@ mod tests {
         let arn = "arn:aws:iam::123456789012:oidc-provider/localhost:8443/realms/x";
         assert_eq!(key_of_arn(arn, "123456789012").unwrap(), "localhost:8443/realms/x");
         assert_eq!(key_of_arn(arn, "210987654321").unwrap_err().code, ErrorCode::NoSuchEntity);
-        for bad in ["arn:aws:iam::123456789012:saml-provider/x", "nonsense", "arn:aws:iam::123456789012:oidc-provider/"] {
+        for bad in ["arn:aws:iam::123456789012:saml-provider/x", "nonsense", "arn:aws:iam::123456789012:oidc-provider/"]
+        {
             assert_eq!(key_of_arn(bad, "123456789012").unwrap_err().code, ErrorCode::InvalidInput, "{bad}");
         }
     }
