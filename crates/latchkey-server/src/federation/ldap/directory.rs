@@ -41,14 +41,16 @@ const RC_UNAVAILABLE: u32 = 52;
 const RC_NO_SUCH_OBJECT: u32 = 32;
 const RC_INSUFFICIENT_ACCESS: u32 = 50;
 
-/// Authenticates `username` with `password`; the password must not be
-/// empty (the caller checks: an empty simple bind is an anonymous bind).
+/// Authenticates `username` with `password`.
 pub async fn authenticate(
     settings: &LdapSettings,
     username: &str,
     password: &str,
 ) -> Result<LdapIdentity, DirectoryError> {
-    debug_assert!(!password.is_empty());
+    if password.is_empty() {
+        // Never sent: to the directory this is an anonymous bind, not a failed one.
+        return Err(DirectoryError::InvalidCredentials);
+    }
     match tokio::time::timeout(settings.timeout, conversation(settings, username, password)).await {
         Ok(result) => result,
         Err(_) => Err(DirectoryError::Unavailable(format!("no answer within {:?}", settings.timeout))),
