@@ -23,9 +23,13 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import functools
 import hashlib
 import hmac
+import http.server
 import json
+import subprocess
+import threading
 import time
 
 import boto3
@@ -529,3 +533,57 @@ def test_cors_preflight_and_headers_for_browser_calls(server, issuer, federated)
     bad = requests.post(server.endpoint + "/", data=body, headers={"Origin": "http://app.example"}, timeout=10)
     assert bad.status_code == 400 and bad.headers["Access-Control-Allow-Origin"] == "*"
     assert "InvalidIdentityToken" in bad.text
+
+
+def test_browser_signs_in_with_oidc_and_uploads_to_its_own_prefix(server, account, issuer, tmp_path):
+    """Headless Chromium: a page from another origin gets an ID token from the
+    issuer, calls AssumeRoleWithWebIdentity with fetch (preflighted), signs
+    SigV4 pre-signed URLs itself with the credentials, and PUTs to
+    users/<sub>/ — its own prefix only."""
+    from test_browser import ARTIFACTS, BROWSER_DIR, CHROMIUM, _require_browser
+
+    _require_browser()
+    iam = account.iam()
+    s3 = account.s3()
+    bucket = s3util.unique_bucket_name()
+    s3.create_bucket(Bucket=bucket)
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "index.html").write_text("<!doctype html><html><head><title>OIDC sign-in</title></head>"
+                                     "<body><p>signing in…</p></body></html>")
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(site))
+    handler.log_message = lambda *a: None
+    page_srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=page_srv.serve_forever, daemon=True).start()
+    origin = f"http://127.0.0.1:{page_srv.server_address[1]}"
+    try:
+        s3.put_bucket_cors(Bucket=bucket, CORSConfiguration={"CORSRules": [{
+            "AllowedOrigins": [origin], "AllowedMethods": ["GET", "PUT"], "AllowedHeaders": ["*"],
+            "ExposeHeaders": ["ETag"]}]})
+        arn = register(iam, issuer)
+        role = credential_vending_role(iam, issuer, arn, bucket)
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        shot = ARTIFACTS / "browser-oidc.png"
+        spec = {"chromium": CHROMIUM, "pageUrl": origin + "/index.html", "tokenUrl": f"{issuer.url}/token",
+                "clientId": CLIENT_ID, "stsUrl": server.endpoint + "/", "s3Url": server.endpoint, "bucket": bucket,
+                "roleArn": role, "sub": "erin", "otherSub": "frank", "screenshot": str(shot)}
+        spec_path = tmp_path / "spec.json"
+        spec_path.write_text(json.dumps(spec))
+        out = subprocess.run(["node", str(BROWSER_DIR / "oidc.mjs"), str(spec_path)], capture_output=True,
+                             text=True, timeout=120, cwd=BROWSER_DIR)
+        assert out.returncode == 0, out.stderr[-2000:]
+        res = json.loads(out.stdout.strip().splitlines()[-1])
+        assert "error" not in res, res
+        assert res["stsStatus"] == 200 and res["subject"] == "erin" and res["provider"] == arn, res
+        assert res["accessKeyId"].startswith("ASIA")
+        assert res["ownPut"]["status"] == 200, res
+        stored = s3.get_object(Bucket=bucket, Key="users/erin/from-browser.txt")
+        assert stored["Body"].read() == b"hello from erin's browser"
+        assert res["ownPut"]["etag"] == stored["ETag"]
+        assert res["ownGet"] == {"status": 200, "text": "hello from erin's browser"}
+        assert res["otherPut"]["status"] == 403 and "AccessDenied" in res["otherPut"]["text"], res
+        expect_error(s3.head_object, Bucket=bucket, Key="users/frank/from-browser.txt", error="404")
+        assert shot.exists() and shot.stat().st_size > 0
+    finally:
+        page_srv.shutdown()
+        s3util.empty_and_delete_bucket(s3, bucket)
