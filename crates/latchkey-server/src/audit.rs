@@ -207,6 +207,9 @@ fn user_identity(r: &Record) -> UserIdentity {
 /// The parts of the HTTP exchange an event reports.
 pub struct Exchange<'a> {
     pub request_id: &'a str,
+    pub method: &'a str,
+    /// The request's path, without the query (which may hold a pre-signature).
+    pub path: &'a str,
     pub started: time::OffsetDateTime,
     pub region: &'a str,
     pub source_ip: Option<std::net::IpAddr>,

@@ -105,6 +105,8 @@ where
     let bytes_out = if method == Method::HEAD { 0 } else { declared_body_bytes(resp.headers()) };
     let exchange = crate::audit::Exchange {
         request_id: &id,
+        method: method.as_str(),
+        path: &path,
         started: started_at,
         region: &state.config.region,
         source_ip,

@@ -82,6 +82,14 @@ impl AccessLogs {
     }
 }
 
+/// Keys are URL-encoded in the log, unreserved characters and `/` kept.
+const KEY_ENCODING: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~')
+    .remove(b'/');
+
 /// `-` for what is absent, quotes where S3 quotes.
 fn dash(v: Option<&str>) -> String {
     match v {
@@ -106,7 +114,7 @@ fn format_record(record: &Record, e: &AuditEvent, x: &Exchange<'_>, seconds: f64
             _ => "UNKNOWN".to_string(),
         }
     );
-    let key = e.key().map(|k| percent_encoding::utf8_percent_encode(k, percent_encoding::NON_ALPHANUMERIC).to_string());
+    let key = e.key().map(|k| percent_encoding::utf8_percent_encode(k, KEY_ENCODING).to_string());
     let millis = (seconds * 1000.0).round() as u64;
     format!(
         "{owner} {bucket} [{time}] {ip} {requester} {id} {operation} {key} \"{uri}\" {status} {error} {sent} {size} {total} {turnaround} \"{referer}\" \"{agent}\" - {id} SigV4 - AuthHeader {host} - - -",
@@ -117,7 +125,7 @@ fn format_record(record: &Record, e: &AuditEvent, x: &Exchange<'_>, seconds: f64
         requester = dash(requester.as_deref()),
         id = x.request_id,
         key = dash(key.as_deref()),
-        uri = record.operation.as_deref().unwrap_or("-"),
+        uri = format!("{} {} HTTP/1.1", x.method, x.path.replace('"', "%22")),
         status = x.status,
         error = dash(x.error.map(|(c, _)| c)),
         sent = if x.bytes_out > 0 { x.bytes_out.to_string() } else { "-".into() },
