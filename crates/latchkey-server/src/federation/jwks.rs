@@ -113,9 +113,8 @@ pub async fn signing_keys(
             None => Err(IdpUnreachable("too many failed attempts to reach the identity provider".into())),
         };
     }
-    let keys = fetch_keys(issuer, thumbprints).await.map_err(|e| {
+    let keys = fetch_keys(issuer, thumbprints).await.inspect_err(|e| {
         tracing::warn!(provider = provider_arn, error = %e.0, "IdP keys could not be fetched");
-        e
     })?;
     cached.keys = keys;
     cached.fetched_at = Some(Instant::now());

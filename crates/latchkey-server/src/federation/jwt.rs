@@ -283,7 +283,10 @@ pub fn check_claims(
 /// `{"principal_tags": {"key": ["value"]}, "transitive_tag_keys": ["key"]}`,
 /// under AssumeRole's limits: 50 tags, keys ≤128 and values ≤256
 /// characters, keys unique ignoring case, transitive keys among the tags.
-fn session_tags(claim: Option<&Value>) -> Result<(Vec<(String, String)>, Vec<String>), TokenError> {
+/// Session tags and the keys among them that are transitive.
+type SessionTags = (Vec<(String, String)>, Vec<String>);
+
+fn session_tags(claim: Option<&Value>) -> Result<SessionTags, TokenError> {
     let Some(claim) = claim else { return Ok((vec![], vec![])) };
     let malformed = || invalid(format!("The token's {TAGS_CLAIM} claim is malformed."));
     let claim = claim.as_object().ok_or_else(malformed)?;
