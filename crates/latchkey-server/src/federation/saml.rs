@@ -13,8 +13,8 @@ use crate::iam::saml_providers;
 use crate::response::HttpResponse;
 use crate::state::AppState;
 use crate::sts::{
-    duration, field_error, issue_role_session, load_role, session_policy_params, Cap, RoleSession,
-    UnsignedStsRequest, STS_NS,
+    duration, field_error, issue_role_session, load_role, session_policy_params, Cap, RoleSession, UnsignedStsRequest,
+    STS_NS,
 };
 use latchkey_saml::{verify_response, Expectations, IdpMetadata, RejectionKind, VerifiedAssertion};
 use latchkey_storage::IamKind;

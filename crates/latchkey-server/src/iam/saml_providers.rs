@@ -62,11 +62,7 @@ fn validate_name(name: &str) -> S3Result<()> {
 fn parse_metadata(doc: &str) -> S3Result<IdpMetadata> {
     let len = doc.chars().count();
     if !(1000..=10_000_000).contains(&len) {
-        return Err(field_error(
-            "...",
-            "sAMLMetadataDocument",
-            "Member must have length between 1000 and 10000000",
-        ));
+        return Err(field_error("...", "sAMLMetadataDocument", "Member must have length between 1000 and 10000000"));
     }
     IdpMetadata::parse(doc).map_err(|e| S3Error::msg(ErrorCode::InvalidInput, format!("Could not parse metadata: {e}")))
 }
