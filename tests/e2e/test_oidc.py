@@ -461,6 +461,26 @@ def test_credential_vending_each_user_gets_only_their_prefix(server, sts, accoun
         s3util.empty_and_delete_bucket(s3, bucket)
 
 
+def test_session_policy_narrows_the_web_identity_session(server, sts, account, issuer):
+    iam = account.iam()
+    s3 = account.s3()
+    bucket = s3util.unique_bucket_name()
+    s3.create_bucket(Bucket=bucket)
+    try:
+        arn = register(iam, issuer)
+        role = credential_vending_role(iam, issuer, arn, bucket)
+        read_only = {"Version": "2012-10-17", "Statement": [
+            {"Effect": "Allow", "Action": "s3:GetObject", "Resource": f"arn:aws:s3:::{bucket}/*"}]}
+        r = assume(sts, role, issuer.mint("gina", CLIENT_ID), Policy=compact(read_only))
+        assert r["PackedPolicySize"] > 0
+        gina = s3_with(server.endpoint, r["Credentials"])
+        expect_error(gina.put_object, Bucket=bucket, Key="users/gina/x.txt", Body=b"x", error="AccessDenied")
+        s3.put_object(Bucket=bucket, Key="users/gina/x.txt", Body=b"from the owner")
+        assert gina.get_object(Bucket=bucket, Key="users/gina/x.txt")["Body"].read() == b"from the owner"
+    finally:
+        s3util.empty_and_delete_bucket(s3, bucket)
+
+
 def test_aws_cli_assume_role_with_web_identity(server, account, issuer, tmp_path):
     iam = account.iam()
     s3 = account.s3()
