@@ -387,6 +387,18 @@ def test_group_member_gets_credentials_limited_by_the_role(site, home_role):
     s3_denied(alice.list_buckets)
 
 
+def test_minio_clients_query_string_form_is_accepted(site, home_role):
+    """minio-go, minio-py and mc send POST /?Action=AssumeRoleWithLDAPIdentity&... with no body."""
+    role_arn, bucket = home_role
+    query = {"Action": "AssumeRoleWithLDAPIdentity", "Version": "2011-06-15", "LDAPUsername": "alice",
+             "LDAPPassword": USERS["alice"][0], "RoleArn": role_arn}
+    r = requests.post(site.srv.endpoint + "/", params=query, timeout=30)
+    alice = s3_with(site.srv.endpoint, credentials(r))
+    alice.put_object(Bucket=bucket, Key="home/alice/from-minio-client.txt", Body=b"ok")
+    query["LDAPPassword"] = "wrong"
+    assert requests.post(site.srv.endpoint + "/", params=query, timeout=30).status_code == 403
+
+
 def test_session_tags_come_from_directory_attributes(site, home_role):
     role_arn, bucket = home_role
     alice = s3_with(site.srv.endpoint, credentials(site.sign_in("alice", USERS["alice"][0], RoleArn=role_arn)))

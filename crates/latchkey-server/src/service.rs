@@ -143,7 +143,7 @@ where
     }
     let raw_path = parts.uri.path().to_string();
     let raw_query = parts.uri.query().unwrap_or("").to_string();
-    if is_query_protocol_parts(&parts.method, &raw_path, &parts.headers) {
+    if is_query_protocol_parts(&parts.method, &raw_path, &raw_query, &parts.headers) {
         return query_dispatch(state, parts, body, id, now).await;
     }
     let head = RequestHead {
@@ -227,18 +227,26 @@ fn request_facts(parts: &http::request::Parts, now: OffsetDateTime) -> crate::au
     }
 }
 
-/// IAM and STS speak the Query protocol: `POST /` with a form body.
-fn is_query_protocol_parts(method: &Method, path: &str, headers: &http::HeaderMap) -> bool {
+/// IAM and STS speak the Query protocol: `POST /` with a form body. MinIO's
+/// clients also send the unsigned federation calls as `POST /?Action=...`
+/// with the parameters in the URL.
+fn is_query_protocol_parts(method: &Method, path: &str, raw_query: &str, headers: &http::HeaderMap) -> bool {
     method == Method::POST
         && path == "/"
-        && headers
+        && (headers
             .get("content-type")
             .and_then(|v| v.to_str().ok())
             .is_some_and(|v| v.to_ascii_lowercase().starts_with("application/x-www-form-urlencoded"))
+            || unsigned_action_in_url(raw_query))
+}
+
+fn unsigned_action_in_url(raw_query: &str) -> bool {
+    form_urlencoded::parse(raw_query.as_bytes())
+        .any(|(k, v)| k == "Action" && crate::sts::UNSIGNED_ACTIONS.contains(&v.as_ref()))
 }
 
 fn is_query_protocol<B>(req: &Request<B>) -> bool {
-    is_query_protocol_parts(req.method(), req.uri().path(), req.headers())
+    is_query_protocol_parts(req.method(), req.uri().path(), req.uri().query().unwrap_or(""), req.headers())
 }
 
 /// Largest Query-protocol body (policy documents are at most 10 KiB).
@@ -279,7 +287,13 @@ where
         raw_query: &raw_query,
         headers: &parts.headers,
     };
-    let params = crate::iam::query::Params::parse(&bytes);
+    let mut params = crate::iam::query::Params::parse(&bytes);
+    if unsigned_action_in_url(&raw_query) {
+        // MinIO's clients: the parameters are in the URL (the body, if any, adds to them).
+        let mut merged = crate::iam::query::Params::parse(raw_query.as_bytes());
+        merged.0.extend(params.0.into_iter().filter(|(k, _)| k != "Action"));
+        params = merged;
+    }
     let action = params.get("Action").unwrap_or("Unknown").to_string();
     let signed_service = crate::auth::claimed_service(&parts.headers, &raw_query);
     crate::audit::note(|r| {
