@@ -424,6 +424,18 @@ def test_an_unknown_provider_is_refused(fed):
                  error="InvalidIdentityToken", http=400)
 
 
+def test_metadata_past_its_valid_until_is_refused(fed):
+    fed.iam.update_saml_provider(SAMLProviderArn=fed.provider_arn,
+                                 SAMLMetadataDocument=fed.idp.metadata(valid_until="2001-01-01T00:00:00Z"))
+    e = expect_error(fed.assume, signed_response(fed.idp, fed.claims()), error="InvalidIdentityToken", http=400)
+    assert "no longer valid" in err_message(e)
+
+
+def test_an_oversized_assertion_is_a_validation_error(fed):
+    expect_error(fed.sts.assume_role_with_saml, RoleArn=fed.role_arn, PrincipalArn=fed.provider_arn,
+                 SAMLAssertion="A" * 100_004, error="ValidationError", http=400)
+
+
 def test_garbage_assertions_are_refused(fed):
     for junk in ["AAAA", b64("<x/>"), "not base64 at all!!", b64("<!DOCTYPE x []><x/>")]:
         expect_error(fed.sts.assume_role_with_saml, RoleArn=fed.role_arn, PrincipalArn=fed.provider_arn,
@@ -469,3 +481,31 @@ def test_session_not_on_or_after_caps_the_expiration(fed):
     assert abs((r["Credentials"]["Expiration"] - end).total_seconds()) <= 1
     r = fed.assume(signed_response(fed.idp, fed.claims(attributes=[(ATTR + "SessionDuration", ["1000"])])))
     assert abs((r["Credentials"]["Expiration"] - now()).total_seconds() - 1000) < 60
+
+
+# --------------------------------------------------------------------------
+# Concurrency
+# --------------------------------------------------------------------------
+def test_concurrent_sign_ins_and_a_concurrent_replay(fed):
+    from concurrent.futures import ThreadPoolExecutor
+    from botocore.exceptions import ClientError
+
+    xmls = [signed_response(fed.idp, fed.claims(session_name=f"user{i}"), sign=("assertion", "response")[i % 2])
+            for i in range(24)]
+    with ThreadPoolExecutor(8) as pool:
+        names = list(pool.map(lambda x: fed.assume(x)["AssumedRoleUser"]["Arn"].rsplit("/", 1)[1], xmls))
+    assert sorted(names) == sorted(f"user{i}" for i in range(24))
+
+    # The same assertion sent eight times at once is accepted exactly once.
+    xml = signed_response(fed.idp, fed.claims())
+
+    def attempt(_):
+        try:
+            fed.assume(xml)
+            return "ok"
+        except ClientError as e:
+            return err_message(e)
+    with ThreadPoolExecutor(8) as pool:
+        outcomes = list(pool.map(attempt, range(8)))
+    assert outcomes.count("ok") == 1, outcomes
+    assert all("Duplicate" in o for o in outcomes if o != "ok"), outcomes

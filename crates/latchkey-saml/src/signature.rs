@@ -169,7 +169,7 @@ mod tests {
         let xml = s.response(&format!("{}{signed}", evil.assertion(false)), false);
         let doc = dom::parse(&xml).unwrap();
         let ids = check_shape(&doc).unwrap();
-        let content = verified_content(&xml, &ids, &[idp.cert_der.clone()]).unwrap();
+        let content = verified_content(&xml, &ids, std::slice::from_ref(&idp.cert_der)).unwrap();
         assert_eq!(content.signed, Signed::Assertion);
         assert!(content.xml.contains("alice@example.com"));
         assert!(!content.xml.contains("root@example.com"));
@@ -196,8 +196,8 @@ mod tests {
         let xml = s.response(&other.sign(&s.assertion(true)), false);
         let doc = dom::parse(&xml).unwrap();
         let ids = check_shape(&doc).unwrap();
-        assert!(verified_content(&xml, &ids, &[idp.cert_der.clone()]).is_err());
-        assert!(verified_content(&xml, &ids, &[other.cert_der.clone()]).is_ok());
+        assert!(verified_content(&xml, &ids, std::slice::from_ref(&idp.cert_der)).is_err());
+        assert!(verified_content(&xml, &ids, std::slice::from_ref(&other.cert_der)).is_ok());
         assert!(verified_content(&xml, &ids, &[]).is_err());
     }
 }

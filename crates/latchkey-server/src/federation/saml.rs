@@ -65,7 +65,7 @@ pub async fn assume_role_with_saml(state: &Arc<AppState>, req: &UnsignedStsReque
     let provider_arn = p.required("PrincipalArn")?.to_string();
     check_length(&provider_arn, "principalArn", 20, 2048)?;
     let saml_response = p.required("SAMLAssertion")?.to_string();
-    check_length(&saml_response, "SAMLAssertion", 4, 100_000)?;
+    check_length(&saml_response, "sAMLAssertion", 4, 100_000)?;
     let (policy, policy_arns) = session_policy_params(p)?;
     let now = req.now.unix_timestamp();
 
@@ -198,8 +198,12 @@ async fn remember_once(state: &Arc<AppState>, account: &str, a: &VerifiedAsserti
     let expires = a.expires_at + SKEW_SECONDS;
     crate::iam::transact(state, account, move |tx| {
         if let Some(doc) = tx.get(IamKind::ReplayMarker, &name)? {
-            let seen: Option<ReplayMarker> = serde_json::from_str(&doc).ok();
-            if seen.map_or(true, |m| m.expires > now) {
+            // An unreadable marker counts as a live one.
+            let live = match serde_json::from_str::<ReplayMarker>(&doc) {
+                Ok(m) => m.expires > now,
+                Err(_) => true,
+            };
+            if live {
                 return Err(S3Error::msg(ErrorCode::InvalidIdentityToken, "Duplicate SAML assertion"));
             }
         }
