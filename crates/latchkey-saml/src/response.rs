@@ -284,6 +284,11 @@ fn read_assertion(
             let name = attr.attribute("Name").unwrap_or_default().to_string();
             let mut values = Vec::new();
             for v in children(attr, NS_ASSERTION, "AttributeValue") {
+                // Structured values (a NameID inside eduPersonTargetedID, say)
+                // are no string a policy could compare: left out, not misread.
+                if v.children().any(|c| c.is_element()) {
+                    continue;
+                }
                 values.push(dom::trimmed_text(v).map_err(invalid)?);
             }
             match attributes.iter_mut().find(|(n, _)| *n == name) {

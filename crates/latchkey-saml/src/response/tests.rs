@@ -274,6 +274,17 @@ fn a_failed_status_is_the_providers_refusal() {
 }
 
 #[test]
+fn structured_attribute_values_are_left_out() {
+    let mut s = spec();
+    s.attributes.push((
+        "urn:oid:1.3.6.1.4.1.5923.1.1.1.10".into(),
+        vec!["<saml:NameID>opaque</saml:NameID>".into(), "plain".into()],
+    ));
+    let v = check(&s.assertion_signed(idp())).unwrap();
+    assert_eq!(v.attribute("urn:oid:1.3.6.1.4.1.5923.1.1.1.10").unwrap(), ["plain"]);
+}
+
+#[test]
 fn session_not_on_or_after_is_reported() {
     let mut s = spec();
     s.session_not_on_or_after = Some(NOW + 1000);
