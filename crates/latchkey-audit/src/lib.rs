@@ -14,4 +14,4 @@ pub mod store;
 pub use event::{AuditEvent, Authorization, DecidingStatement, Resource, SessionAttributes, SessionContext,
     SessionIssuer, UserIdentity};
 pub use pipeline::{Auditor, AuditorConfig, AuditStats, Sink};
-pub use store::{AuditError, AuditReader, AuditWriter, Query, Rotation};
+pub use store::{AuditError, AuditReader, AuditWriter, Indexer, Query, Rotation};

@@ -2,10 +2,13 @@
 //! and age, and an SQLite index of the fields queries ask for, pointing at
 //! each event's place in its segment.
 //!
-//! The segments are the record; the index is derived from them and is
-//! brought up to date from the segments when the store opens, so a crash
-//! between the two loses nothing that reached a segment. A torn last line (a
-//! crash mid-write) is cut off at open.
+//! The segments are the record. The writer only appends to them (cheap, on
+//! the path every request's event takes); the index is derived from them
+//! afterwards by an [`Indexer`] — the server's low-priority indexing thread,
+//! and every reader before it queries — so indexing never slows the writer,
+//! and an index that fell behind (or was lost) is caught up from the
+//! segments. A torn last line (a crash mid-write) is cut off when the writer
+//! opens the log.
 
 use crate::event::AuditEvent;
 use rusqlite::{params, Connection, OptionalExtension};
@@ -55,7 +58,8 @@ CREATE TABLE IF NOT EXISTS events (
     source_identity TEXT,
     bucket TEXT,
     key TEXT,
-    decision TEXT NOT NULL
+    decision TEXT NOT NULL,
+    UNIQUE(segment, offset)
 );
 CREATE INDEX IF NOT EXISTS events_time ON events(time_ms);
 CREATE INDEX IF NOT EXISTS events_principal ON events(principal);
@@ -67,7 +71,7 @@ CREATE INDEX IF NOT EXISTS events_source_identity ON events(source_identity) WHE
 CREATE INDEX IF NOT EXISTS events_object ON events(bucket, key) WHERE bucket IS NOT NULL;
 CREATE TABLE IF NOT EXISTS segments (
     id INTEGER PRIMARY KEY,
-    created INTEGER NOT NULL
+    indexed_to INTEGER NOT NULL
 );
 CREATE TABLE IF NOT EXISTS key_last_used (
     access_key TEXT PRIMARY KEY,
@@ -86,29 +90,146 @@ fn segment_path(dir: &Path, id: i64) -> PathBuf {
     dir.join(format!("events-{id:08}.jsonl"))
 }
 
+/// The segments in `dir`, oldest first.
+fn segments_on_disk(dir: &Path) -> Result<Vec<i64>> {
+    let mut ids: Vec<i64> = fs::read_dir(dir)?
+        .filter_map(|e| e.ok())
+        .filter_map(|e| {
+            let name = e.file_name().into_string().ok()?;
+            name.strip_prefix("events-")?.strip_suffix(".jsonl")?.parse().ok()
+        })
+        .collect();
+    ids.sort_unstable();
+    Ok(ids)
+}
+
 fn index_path(dir: &Path) -> PathBuf {
     dir.join("index.sqlite")
 }
 
 fn open_index(dir: &Path) -> Result<Connection> {
     let conn = Connection::open(index_path(dir))?;
-    conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    conn.busy_timeout(std::time::Duration::from_secs(10))?;
     // The index can be rebuilt from the segments: it needs no fsync per commit.
-    conn.execute_batch("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;")?;
+    conn.execute_batch(
+        "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA cache_size=-32768; PRAGMA wal_autocheckpoint=4000;",
+    )?;
     conn.execute_batch(SCHEMA)?;
     Ok(conn)
 }
 
-/// The writing side: one per data directory (the server's writer thread).
+fn event_time_ms(t: &str) -> i64 {
+    time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339)
+        .map(|t| (t.unix_timestamp_nanos() / 1_000_000) as i64)
+        .unwrap_or(0)
+}
+
+/// The writing side: one per log directory (the server's writer thread).
 pub struct AuditWriter {
     dir: PathBuf,
-    index: Connection,
     rotation: Rotation,
     segment: i64,
     segment_created: i64,
     file: File,
     size: u64,
     unsynced: bool,
+}
+
+impl AuditWriter {
+    /// Opens (or creates) the log in `dir`, cutting off a torn last line.
+    pub fn open(dir: &Path, rotation: Rotation, now: i64) -> Result<AuditWriter> {
+        fs::create_dir_all(dir)?;
+        let segment = segments_on_disk(dir)?.last().copied().unwrap_or(1);
+        let path = segment_path(dir, segment);
+        let file = OpenOptions::new().create(true).read(true).append(true).open(&path)?;
+        let complete = complete_length(&file)?;
+        if complete < file.metadata()?.len() {
+            // Torn write: the event never completed, so it was never acknowledged.
+            file.set_len(complete)?;
+            file.sync_data()?;
+        }
+        let created = first_event_time(&file)?.map(|ms| ms / 1000).unwrap_or(now);
+        Ok(AuditWriter { dir: dir.to_path_buf(), rotation, segment, segment_created: created, file, size: complete, unsynced: false })
+    }
+
+    /// Appends events to the current segment. `now` is unix seconds, for
+    /// rotation by age.
+    pub fn append(&mut self, events: &[AuditEvent], now: i64) -> Result<()> {
+        if events.is_empty() {
+            return Ok(());
+        }
+        if self.size >= self.rotation.max_bytes || now - self.segment_created >= self.rotation.max_age {
+            self.rotate(now)?;
+        }
+        let mut buf = Vec::with_capacity(events.len() * 1024);
+        for e in events {
+            serde_json::to_writer(&mut buf, e)?;
+            buf.push(b'\n');
+        }
+        self.file.write_all(&buf)?;
+        self.size += buf.len() as u64;
+        self.unsynced = true;
+        Ok(())
+    }
+
+    /// Makes appended events durable against power loss (a crash of the
+    /// process alone loses nothing already appended).
+    pub fn sync(&mut self) -> Result<()> {
+        if self.unsynced {
+            self.file.sync_data()?;
+            self.unsynced = false;
+        }
+        Ok(())
+    }
+
+    fn rotate(&mut self, now: i64) -> Result<()> {
+        self.sync()?;
+        let next = self.segment + 1;
+        self.file = OpenOptions::new().create(true).read(true).append(true).open(segment_path(&self.dir, next))?;
+        if let Ok(d) = File::open(&self.dir) {
+            d.sync_all()?;
+        }
+        self.segment = next;
+        self.segment_created = now;
+        self.size = 0;
+        Ok(())
+    }
+
+    pub fn segment(&self) -> i64 {
+        self.segment
+    }
+}
+
+/// The length of a segment's complete lines.
+fn complete_length(file: &File) -> Result<u64> {
+    let len = file.metadata()?.len();
+    if len == 0 {
+        return Ok(0);
+    }
+    // Walk back from the end to the last newline.
+    let mut f = file.try_clone()?;
+    let mut end = len;
+    let mut buf = vec![0u8; 64 * 1024];
+    while end > 0 {
+        let start = end.saturating_sub(buf.len() as u64);
+        let n = (end - start) as usize;
+        f.seek(SeekFrom::Start(start))?;
+        f.read_exact(&mut buf[..n])?;
+        if let Some(pos) = buf[..n].iter().rposition(|b| *b == b'\n') {
+            return Ok(start + pos as u64 + 1);
+        }
+        end = start;
+    }
+    Ok(0)
+}
+
+/// The first event's time (unix ms), for rotation by age across restarts.
+fn first_event_time(file: &File) -> Result<Option<i64>> {
+    let mut f = file.try_clone()?;
+    f.seek(SeekFrom::Start(0))?;
+    let mut line = Vec::new();
+    BufReader::new(f).take(1 << 20).read_until(b'\n', &mut line)?;
+    Ok(serde_json::from_slice::<AuditEvent>(&line).ok().map(|e| event_time_ms(&e.event_time)))
 }
 
 /// Indexed fields of one event.
@@ -128,11 +249,8 @@ struct Row {
 
 fn row_of(e: &AuditEvent) -> Row {
     let own = |s: Option<&str>| s.map(str::to_string);
-    let time_ms = time::OffsetDateTime::parse(&e.event_time, &time::format_description::well_known::Rfc3339)
-        .map(|t| (t.unix_timestamp_nanos() / 1_000_000) as i64)
-        .unwrap_or(0);
     Row {
-        time_ms,
+        time_ms: event_time_ms(&e.event_time),
         event_name: e.event_name.clone(),
         principal: e.user_identity.arn.clone(),
         access_key: e.user_identity.access_key_id.clone(),
@@ -146,120 +264,87 @@ fn row_of(e: &AuditEvent) -> Row {
     }
 }
 
-impl AuditWriter {
-    /// Opens (or creates) the log in `dir`, repairing a torn last line and
-    /// indexing whatever the segments hold beyond the index.
-    pub fn open(dir: &Path, rotation: Rotation, now: i64) -> Result<AuditWriter> {
+/// Brings the index up to date with the segments.
+pub struct Indexer {
+    dir: PathBuf,
+    index: Connection,
+}
+
+/// Events indexed per transaction at most (keeps the write lock short).
+const INDEX_BATCH: usize = 5_000;
+
+impl Indexer {
+    pub fn open(dir: &Path) -> Result<Indexer> {
         fs::create_dir_all(dir)?;
-        let mut index = open_index(dir)?;
-        let last: Option<(i64, i64)> =
-            index.query_row("SELECT id, created FROM segments ORDER BY id DESC LIMIT 1", [], |r| {
-                Ok((r.get(0)?, r.get(1)?))
-            })
-            .optional()?;
-        // Segments on disk newer than the index knows (a crash right after creating one).
-        let mut on_disk: Vec<i64> = fs::read_dir(dir)?
-            .filter_map(|e| e.ok())
-            .filter_map(|e| {
-                let name = e.file_name().into_string().ok()?;
-                name.strip_prefix("events-")?.strip_suffix(".jsonl")?.parse().ok()
-            })
-            .collect();
-        on_disk.sort_unstable();
-        let known = last.map(|(id, _)| id).unwrap_or(0);
-        for id in on_disk.iter().copied().filter(|id| *id > known) {
-            index.execute("INSERT OR IGNORE INTO segments(id, created) VALUES (?1, ?2)", params![id, now])?;
-        }
-        let (segment, created) = match on_disk.last().copied().max(last.map(|l| l.0)) {
-            Some(id) => {
-                let created = index.query_row("SELECT created FROM segments WHERE id = ?1", [id], |r| r.get(0))?;
-                (id, created)
-            }
-            None => {
-                index.execute("INSERT INTO segments(id, created) VALUES (1, ?1)", [now])?;
-                (1, now)
-            }
-        };
-        // Catch the index up with every segment it may be behind on.
-        for id in on_disk.iter().copied().filter(|id| *id >= known.max(1)) {
-            catch_up(&mut index, dir, id)?;
-        }
-        let file = OpenOptions::new().create(true).append(true).open(segment_path(dir, segment))?;
-        let size = file.metadata()?.len();
-        Ok(AuditWriter {
-            dir: dir.to_path_buf(),
-            index,
-            rotation,
-            segment,
-            segment_created: created,
-            file,
-            size,
-            unsynced: false,
-        })
+        Ok(Indexer { dir: dir.to_path_buf(), index: open_index(dir)? })
     }
 
-    /// Appends events to the current segment, then indexes them. `now` is
-    /// unix seconds, for rotation by age.
-    pub fn append(&mut self, events: &[AuditEvent], now: i64) -> Result<()> {
-        if events.is_empty() {
-            return Ok(());
+    /// Indexes every complete line not yet indexed; returns how many.
+    /// Safe to run from several processes at once.
+    pub fn catch_up(&mut self) -> Result<u64> {
+        let mut total = 0;
+        for id in segments_on_disk(&self.dir)? {
+            loop {
+                let n = self.catch_up_segment(id)?;
+                total += n as u64;
+                if n < INDEX_BATCH {
+                    break;
+                }
+            }
         }
-        if self.size >= self.rotation.max_bytes || now - self.segment_created >= self.rotation.max_age {
-            self.rotate(now)?;
+        Ok(total)
+    }
+
+    fn catch_up_segment(&mut self, id: i64) -> Result<usize> {
+        let path = segment_path(&self.dir, id);
+        let Ok(file) = File::open(&path) else { return Ok(0) };
+        let len = file.metadata()?.len();
+        let known: Option<i64> =
+            self.index.query_row("SELECT indexed_to FROM segments WHERE id = ?1", [id], |r| r.get(0)).optional()?;
+        if known.is_some_and(|k| k as u64 >= len) {
+            return Ok(0);
         }
-        let mut buf = Vec::with_capacity(events.len() * 1024);
-        let mut places = Vec::with_capacity(events.len());
-        for e in events {
-            let start = buf.len();
-            serde_json::to_writer(&mut buf, e)?;
-            buf.push(b'\n');
-            places.push((self.size + start as u64, (buf.len() - start) as u64));
+        let tx = self.index.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        // Re-read under the write lock: another indexer may have just done it.
+        let from: i64 = tx
+            .query_row("SELECT indexed_to FROM segments WHERE id = ?1", [id], |r| r.get(0))
+            .optional()?
+            .unwrap_or(0);
+        let mut reader = BufReader::new(&file);
+        reader.seek(SeekFrom::Start(from as u64))?;
+        let mut offset = from as u64;
+        let mut line = Vec::new();
+        let mut events = Vec::new();
+        while events.len() < INDEX_BATCH {
+            line.clear();
+            let n = reader.read_until(b'\n', &mut line)?;
+            if n == 0 || line.last() != Some(&b'\n') {
+                break; // the writer is mid-line; the rest comes next time
+            }
+            if let Ok(e) = serde_json::from_slice::<AuditEvent>(&line) {
+                events.push((e, offset, n as u64));
+            }
+            offset += n as u64;
         }
-        self.file.write_all(&buf)?;
-        self.size += buf.len() as u64;
-        self.unsynced = true;
-        let tx = self.index.transaction()?;
         {
             let mut insert = tx.prepare_cached(INSERT)?;
-            for (e, (offset, length)) in events.iter().zip(places) {
-                insert_row(&mut insert, &row_of(e), self.segment, offset, length)?;
+            for (e, off, n) in &events {
+                insert_row(&mut insert, &row_of(e), id, *off, *n)?;
             }
-            record_usage(&tx, events)?;
+            let only: Vec<&AuditEvent> = events.iter().map(|(e, _, _)| e).collect();
+            record_usage(&tx, &only)?;
+            tx.execute(
+                "INSERT INTO segments(id, indexed_to) VALUES (?1, ?2)
+                 ON CONFLICT(id) DO UPDATE SET indexed_to = MAX(indexed_to, excluded.indexed_to)",
+                params![id, offset as i64],
+            )?;
         }
         tx.commit()?;
-        Ok(())
-    }
-
-    /// Makes appended events durable against power loss (a crash of the
-    /// process alone loses nothing already appended).
-    pub fn sync(&mut self) -> Result<()> {
-        if self.unsynced {
-            self.file.sync_data()?;
-            self.unsynced = false;
-        }
-        Ok(())
-    }
-
-    fn rotate(&mut self, now: i64) -> Result<()> {
-        self.sync()?;
-        let next = self.segment + 1;
-        self.index.execute("INSERT INTO segments(id, created) VALUES (?1, ?2)", params![next, now])?;
-        self.file = OpenOptions::new().create(true).append(true).open(segment_path(&self.dir, next))?;
-        if let Ok(d) = File::open(&self.dir) {
-            d.sync_all()?;
-        }
-        self.segment = next;
-        self.segment_created = now;
-        self.size = 0;
-        Ok(())
-    }
-
-    pub fn segment(&self) -> i64 {
-        self.segment
+        Ok(events.len())
     }
 }
 
-const INSERT: &str = "INSERT INTO events(time_ms, segment, offset, length, event_name, principal, access_key,
+const INSERT: &str = "INSERT OR IGNORE INTO events(time_ms, segment, offset, length, event_name, principal, access_key,
     issued_key, session, issued_session, source_identity, bucket, key, decision)
     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)";
 
@@ -285,7 +370,7 @@ fn insert_row(stmt: &mut rusqlite::CachedStatement<'_>, r: &Row, segment: i64, o
 
 /// Access keys and roles last used: GetAccessKeyLastUsed and RoleLastUsed
 /// read what the audit trail saw.
-fn record_usage(tx: &rusqlite::Transaction<'_>, events: &[AuditEvent]) -> Result<()> {
+fn record_usage(tx: &rusqlite::Transaction<'_>, events: &[&AuditEvent]) -> Result<()> {
     let mut key = tx.prepare_cached(
         "INSERT INTO key_last_used(access_key, time_ms, service, region) VALUES (?1, ?2, ?3, ?4)
          ON CONFLICT(access_key) DO UPDATE SET time_ms = excluded.time_ms, service = excluded.service,
@@ -296,8 +381,11 @@ fn record_usage(tx: &rusqlite::Transaction<'_>, events: &[AuditEvent]) -> Result
          ON CONFLICT(role_arn) DO UPDATE SET time_ms = excluded.time_ms, region = excluded.region
          WHERE excluded.time_ms >= role_last_used.time_ms",
     )?;
+    // The latest use of each key and role in the batch: one upsert each.
+    let mut keys: std::collections::HashMap<&str, (i64, &str, &str)> = std::collections::HashMap::new();
+    let mut roles: std::collections::HashMap<&str, (i64, &str)> = std::collections::HashMap::new();
     for e in events {
-        let time_ms = row_of(e).time_ms;
+        let time_ms = event_time_ms(&e.event_time);
         let service = e.event_source.trim_end_matches(".amazonaws.com");
         // Only requests whose signature was verified count as uses of a key.
         let authenticated = !matches!(
@@ -306,65 +394,28 @@ fn record_usage(tx: &rusqlite::Transaction<'_>, events: &[AuditEvent]) -> Result
         );
         if let (Some(k), true) = (&e.user_identity.access_key_id, authenticated) {
             if !k.is_empty() {
-                key.execute(params![k, time_ms, service, e.aws_region])?;
+                keys.insert(k, (time_ms, service, &e.aws_region));
             }
         }
         // A role is used when assumed and when its sessions make requests.
         let issuer = e.user_identity.session_context.as_ref().and_then(|c| c.session_issuer.as_ref());
         if let (Some(i), true) = (issuer, authenticated && e.error_code.is_none()) {
             if i.kind == "Role" {
-                role.execute(params![i.arn, time_ms, e.aws_region])?;
+                roles.insert(&i.arn, (time_ms, &e.aws_region));
             }
         }
         if e.event_name.starts_with("AssumeRole") && e.error_code.is_none() {
             if let Some(arn) = e.request_parameters.as_ref().and_then(|p| p.get("roleArn")).and_then(|v| v.as_str()) {
-                role.execute(params![arn, time_ms, e.aws_region])?;
+                roles.insert(arn, (time_ms, &e.aws_region));
             }
         }
     }
-    Ok(())
-}
-
-/// Indexes what segment `id` holds past the last indexed event, cutting off
-/// a torn last line.
-fn catch_up(index: &mut Connection, dir: &Path, id: i64) -> Result<()> {
-    let path = segment_path(dir, id);
-    let Ok(file) = OpenOptions::new().read(true).write(true).open(&path) else { return Ok(()) };
-    let indexed_end: i64 = index.query_row(
-        "SELECT COALESCE(MAX(offset + length), 0) FROM events WHERE segment = ?1",
-        [id],
-        |r| r.get(0),
-    )?;
-    let len = file.metadata()?.len();
-    if (indexed_end as u64) >= len {
-        return Ok(());
+    for (k, (time_ms, service, region)) in keys {
+        key.execute(params![k, time_ms, service, region])?;
     }
-    let mut reader = BufReader::new(&file);
-    reader.seek(SeekFrom::Start(indexed_end as u64))?;
-    let mut offset = indexed_end as u64;
-    let mut line = Vec::new();
-    let tx = index.transaction()?;
-    {
-        let mut insert = tx.prepare_cached(INSERT)?;
-        loop {
-            line.clear();
-            let n = reader.read_until(b'\n', &mut line)?;
-            if n == 0 {
-                break;
-            }
-            if line.last() != Some(&b'\n') {
-                // Torn write: the event never completed, so it was never acknowledged.
-                file.set_len(offset)?;
-                break;
-            }
-            if let Ok(e) = serde_json::from_slice::<AuditEvent>(&line) {
-                insert_row(&mut insert, &row_of(&e), id, offset, n as u64)?;
-                record_usage(&tx, std::slice::from_ref(&e))?;
-            }
-            offset += n as u64;
-        }
+    for (arn, (time_ms, region)) in roles {
+        role.execute(params![arn, time_ms, region])?;
     }
-    tx.commit()?;
     Ok(())
 }
 
@@ -395,8 +446,7 @@ pub struct Query {
 /// The reading side: `latchkey audit`, and the server's last-used lookups.
 /// Readers never block the writer (SQLite WAL).
 pub struct AuditReader {
-    dir: PathBuf,
-    index: Connection,
+    indexer: Indexer,
 }
 
 fn like_prefix(p: &str) -> String {
@@ -413,8 +463,12 @@ fn like_prefix(p: &str) -> String {
 
 impl AuditReader {
     pub fn open(dir: &Path) -> Result<AuditReader> {
-        fs::create_dir_all(dir)?;
-        Ok(AuditReader { dir: dir.to_path_buf(), index: open_index(dir)? })
+        Ok(AuditReader { indexer: Indexer::open(dir)? })
+    }
+
+    /// Indexes what the writer appended since (queries see only indexed events).
+    pub fn refresh(&mut self) -> Result<u64> {
+        self.indexer.catch_up()
     }
 
     /// Matching events, oldest first, with their index ids.
@@ -468,7 +522,7 @@ impl AuditReader {
         if let Some(l) = q.limit {
             sql.push_str(&format!(" LIMIT {l}"));
         }
-        let mut stmt = self.index.prepare(&sql)?;
+        let mut stmt = self.indexer.index.prepare(&sql)?;
         let places: Vec<(i64, i64, i64, i64)> = stmt
             .query_map(rusqlite::params_from_iter(args), |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
             .collect::<std::result::Result<_, _>>()?;
@@ -477,7 +531,7 @@ impl AuditReader {
         let mut buf = Vec::new();
         for (id, segment, offset, length) in places {
             if open.as_ref().map(|(s, _)| *s) != Some(segment) {
-                open = Some((segment, File::open(segment_path(&self.dir, segment))?));
+                open = Some((segment, File::open(segment_path(&self.indexer.dir, segment))?));
             }
             let (_, f) = open.as_mut().expect("just opened");
             f.seek(SeekFrom::Start(offset as u64))?;
@@ -491,7 +545,7 @@ impl AuditReader {
     /// When (unix ms), with which service and in which region a key was last used.
     pub fn key_last_used(&self, access_key: &str) -> Result<Option<(i64, String, String)>> {
         Ok(self
-            .index
+            .indexer.index
             .query_row("SELECT time_ms, service, region FROM key_last_used WHERE access_key = ?1", [access_key], |r| {
                 Ok((r.get(0)?, r.get(1)?, r.get(2)?))
             })
@@ -501,7 +555,7 @@ impl AuditReader {
     /// When (unix ms) and in which region a role was last used.
     pub fn role_last_used(&self, role_arn: &str) -> Result<Option<(i64, String)>> {
         Ok(self
-            .index
+            .indexer.index
             .query_row("SELECT time_ms, region FROM role_last_used WHERE role_arn = ?1", [role_arn], |r| {
                 Ok((r.get(0)?, r.get(1)?))
             })
@@ -510,7 +564,7 @@ impl AuditReader {
 
     /// Events in the index.
     pub fn count(&self) -> Result<i64> {
-        Ok(self.index.query_row("SELECT COUNT(*) FROM events", [], |r| r.get(0))?)
+        Ok(self.indexer.index.query_row("SELECT COUNT(*) FROM events", [], |r| r.get(0))?)
     }
 }
 
@@ -556,7 +610,8 @@ mod tests {
         denied.error_code = Some("AccessDenied".into());
         w.append(&[denied, event("GetObject", "arn:aws:iam::111122223333:user/bob", "AKIABOB", "2026-11-23T10:00:02Z")], 0)
             .unwrap();
-        let r = AuditReader::open(dir.path()).unwrap();
+        let mut r = AuditReader::open(dir.path()).unwrap();
+        r.refresh().unwrap();
         let by_session = r.query(&Query { session: Some("alice".into()), ..Default::default() }).unwrap();
         assert_eq!(by_session.len(), 2);
         assert_eq!(by_session[1].1.error_code.as_deref(), Some("AccessDenied"));
@@ -585,18 +640,19 @@ mod tests {
         let s = w.segment();
         w.append(&[event("GetObject", ALICE, "K", "2026-11-23T10:00:00Z")], 500).unwrap();
         assert_eq!(w.segment(), s + 1, "rotated by age");
-        let r = AuditReader::open(dir.path()).unwrap();
+        let mut r = AuditReader::open(dir.path()).unwrap();
+        assert_eq!(r.refresh().unwrap(), 11);
         assert_eq!(r.query(&Query::default()).unwrap().len(), 11);
+        assert_eq!(r.refresh().unwrap(), 0, "nothing is indexed twice");
     }
 
     #[test]
-    fn a_torn_line_is_cut_and_unindexed_lines_are_indexed_at_open() {
+    fn a_torn_line_is_cut_when_the_writer_opens_and_readers_skip_a_partial_line() {
         let dir = tempfile::tempdir().unwrap();
         {
             let mut w = AuditWriter::open(dir.path(), Rotation::default(), 0).unwrap();
             w.append(&[event("GetObject", ALICE, "K", "2026-11-23T10:00:00Z")], 0).unwrap();
         }
-        // A line that reached the segment but not the index, then a torn one.
         let path = segment_path(dir.path(), 1);
         let mut f = OpenOptions::new().append(true).open(&path).unwrap();
         let mut line = serde_json::to_vec(&event("HeadObject", ALICE, "K", "2026-11-23T10:00:01Z")).unwrap();
@@ -604,9 +660,12 @@ mod tests {
         f.write_all(&line).unwrap();
         f.write_all(b"{\"eventVersion\":\"1.0").unwrap();
         drop(f);
+        // A reader while a line is half written: indexes the complete ones only.
+        let mut r = AuditReader::open(dir.path()).unwrap();
+        assert_eq!(r.refresh().unwrap(), 2);
         let mut w = AuditWriter::open(dir.path(), Rotation::default(), 0).unwrap();
         w.append(&[event("DeleteObject", ALICE, "K", "2026-11-23T10:00:02Z")], 0).unwrap();
-        let r = AuditReader::open(dir.path()).unwrap();
+        assert_eq!(r.refresh().unwrap(), 1);
         let names: Vec<String> = r.query(&Query::default()).unwrap().into_iter().map(|(_, e)| e.event_name).collect();
         assert_eq!(names, ["GetObject", "HeadObject", "DeleteObject"]);
     }

@@ -81,7 +81,7 @@ pub fn run(args: AuditArgs) -> anyhow::Result<()> {
     if let Some(n) = args.generate {
         return generate(&dir, n);
     }
-    if !dir.join("index.sqlite").exists() {
+    if !dir.is_dir() {
         anyhow::bail!("no audit log in {}", dir.display());
     }
     if args.output != "table" && args.output != "json" {
@@ -102,11 +102,13 @@ pub fn run(args: AuditArgs) -> anyhow::Result<()> {
         after_id: None,
         limit: args.limit,
     };
-    let reader = AuditReader::open(&dir)?;
+    let mut reader = AuditReader::open(&dir)?;
     let stdout = std::io::stdout();
     let table = args.output == "table";
     let mut header_done = false;
     loop {
+        // The server indexes in the background; catch up with what it appended since.
+        reader.refresh()?;
         let events = reader.query(&q)?;
         let mut out = stdout.lock();
         if table && !header_done && (!events.is_empty() || !args.follow) {
