@@ -607,3 +607,41 @@ def test_browser_signs_in_with_oidc_and_uploads_to_its_own_prefix(server, accoun
     finally:
         page_srv.shutdown()
         s3util.empty_and_delete_bucket(s3, bucket)
+
+
+def test_web_identity_sign_ins_are_audited_without_the_token(server, sts, account, issuer, federated):
+    """The audit trail names the IdP user (CloudTrail's WebIdentityUser) for
+    allowed and refused sign-ins, and never holds the token."""
+    import json
+    import subprocess
+    import time
+    import conftest
+
+    _, provider_arn, role_arn = federated
+    sub = "audited-" + uniq("sub")
+    good = issuer.mint(sub, CLIENT_ID)
+    creds = assume(sts, role_arn, good, name="audited")["Credentials"]
+    expired = issuer.mint(sub, CLIENT_ID, exp=int(time.time()) - 3600)
+    rejected(sts, role_arn, expired, "ExpiredTokenException")
+    events = []
+    for _ in range(50):
+        out = subprocess.run([str(conftest.latchkey_bin()), "audit", "--data-dir", str(server.data_dir),
+                              "--event", "AssumeRoleWithWebIdentity", "--output", "json"],
+                             capture_output=True, text=True, timeout=60, check=True).stdout
+        events = [e for e in (json.loads(ln) for ln in out.splitlines() if ln.strip())
+                  if e["requestParameters"].get("roleArn") == role_arn]
+        if len(events) >= 2:
+            break
+        time.sleep(0.2)
+    ok = [e for e in events if "errorCode" not in e]
+    assert ok, events
+    ident = ok[0]["userIdentity"]
+    assert ident["type"] == "WebIdentityUser" and ident["userName"] == sub
+    assert ident["identityProvider"] == provider_arn.split(":oidc-provider/")[1]
+    assert ok[0]["recipientAccountId"] == account.id
+    assert ok[0]["requestParameters"]["webIdentityToken"] == "HIDDEN_DUE_TO_SECURITY_REASONS"
+    assert ok[0]["responseElements"]["credentials"]["accessKeyId"] == creds["AccessKeyId"]
+    assert any(e.get("errorCode") == "ExpiredTokenException" for e in events), events
+    raw = "".join(p.read_text() for p in (server.data_dir / "audit").glob("events-*.jsonl"))
+    for secret in (good, expired, creds["SecretAccessKey"], creds["SessionToken"]):
+        assert secret not in raw

@@ -72,6 +72,25 @@ pub struct Record {
     pub data_event: bool,
     /// Credentials issued: (action, role ARN or principal, expiry).
     pub issued: Option<(String, String, i64)>,
+    /// The account a request without an IAM caller was made to (federation).
+    pub recipient_account: Option<String>,
+}
+
+/// Notes the identity-provider user a federation call proved, as CloudTrail
+/// records it (`WebIdentityUser`, `SAMLUser`; `LDAPUser` for LDAP).
+pub fn note_federated_user(kind: &str, provider: &str, user_name: &str, principal_id: String, account: &str) {
+    let identity = UserIdentity {
+        kind: kind.into(),
+        principal_id: Some(principal_id),
+        user_name: Some(user_name.into()),
+        identity_provider: Some(provider.into()),
+        ..Default::default()
+    };
+    let account = account.to_string();
+    note(|r| {
+        r.federated_identity = Some(identity);
+        r.recipient_account = Some(account);
+    });
 }
 
 /// Runs a request's handling with a fresh record, returning both.
@@ -243,6 +262,7 @@ pub fn event(r: &Record, x: &Exchange<'_>) -> Option<AuditEvent> {
         .as_ref()
         .map(|p| p.account_id.clone())
         .or_else(|| identity.account_id.clone())
+        .or_else(|| r.recipient_account.clone())
         .unwrap_or_default();
     Some(AuditEvent {
         event_version: latchkey_audit::event::EVENT_VERSION.into(),

@@ -99,6 +99,13 @@ pub async fn assume_role_with_ldap_identity(
 
     let not_authorized =
         || S3Error::msg(ErrorCode::AccessDenied, format!("Not authorized to perform {ACTION} on resource: {role_arn}"));
+    crate::audit::note_federated_user(
+        "LDAPUser",
+        LDAP_PROVIDER,
+        username,
+        format!("ldap:{username}"),
+        role_arn.split(':').nth(4).unwrap_or_default(),
+    );
     let (role_account, role) = sts::load_role(state, &role_arn).await?.ok_or_else(not_authorized)?;
 
     let federation_keys = federation_keys(username, &identity);

@@ -105,6 +105,14 @@ pub async fn assume_role_with_web_identity(
     let claims = jwt::verify_signature(token, unverified.alg, &key_refs).map_err(token_error)?;
     let trust = jwt::ProviderTrust { url: &provider.url, client_ids: &provider.client_ids };
     let identity = jwt::check_claims(&claims, &trust, req.now.unix_timestamp()).map_err(token_error)?;
+    let host = provider_arn.split_once(":oidc-provider/").map(|(_, h)| h).unwrap_or(&provider_arn);
+    crate::audit::note_federated_user(
+        "WebIdentityUser",
+        host,
+        &identity.subject,
+        format!("{host}:{}:{}", identity.audience, identity.subject),
+        provider_arn.split(':').nth(4).unwrap_or_default(),
+    );
 
     // The role's trust policy decides, as for AssumeRole. A missing role is
     // indistinguishable from one that does not trust the provider.

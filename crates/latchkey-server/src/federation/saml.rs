@@ -97,6 +97,13 @@ pub async fn assume_role_with_saml(state: &Arc<AppState>, req: &UnsignedStsReque
     if !grants_role(&assertion, &role_arn, &provider_arn) {
         return Err(not_authorized());
     }
+    crate::audit::note_federated_user(
+        "SAMLUser",
+        &provider_arn,
+        &assertion.name_id,
+        format!("{provider_name}:{}", assertion.name_id),
+        &provider_account,
+    );
     let session = requested_session(&assertion)?;
     let (role_account, role) = load_role(state, &role_arn).await?.ok_or_else(not_authorized)?;
     if role_account != provider_account {
