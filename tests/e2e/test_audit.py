@@ -377,3 +377,35 @@ def test_events_also_go_to_stdout_and_a_webhook(server_factory):
                    if ln.startswith("{"))
     finally:
         hook.shutdown()
+
+
+def test_audit_follow_prints_new_events_as_they_happen(server_factory):
+    srv = _start(server_factory)
+    s3 = _client(srv, "s3", srv.access_key, srv.secret_key)
+    s3.create_bucket(Bucket=uniq("before"))
+    proc = subprocess.Popen(
+        [str(conftest.latchkey_bin()), "audit", "--data-dir", str(srv.data_dir), "--output", "json", "--follow",
+         "--event", "CreateBucket"],
+        stdout=subprocess.PIPE, text=True,
+    )
+    try:
+        later = uniq("after")
+        got: list[dict] = []
+
+        def read():
+            for line in proc.stdout:
+                got.append(json.loads(line))
+                if got[-1]["requestParameters"].get("bucketName") == later:
+                    return
+
+        reader = threading.Thread(target=read, daemon=True)
+        reader.start()
+        time.sleep(0.5)
+        s3.create_bucket(Bucket=later)
+        reader.join(timeout=15)
+        names = [e["requestParameters"]["bucketName"] for e in got]
+        assert names[-1:] == [later], names
+        assert len(names) == 2, "the earlier event once, then the new one"
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=10)
