@@ -120,11 +120,14 @@ where
                 ));
             }
             let token = get("x-amz-security-token");
+            let claimed = scope.access_key_id.clone();
+            crate::audit::note(|r| r.claimed_key = Some(claimed));
             let (principal, secret) =
                 crate::auth::resolve_key(state, &scope.access_key_id, token.as_deref(), req.now).await?;
             let signing_key = sigv4::signing_key(&secret, &scope.date, &scope.region, &scope.service);
             let expected = sigv4::signature_hex(&signing_key, &policy_b64);
             if !sigv4::signatures_match(&expected, &signature) {
+                crate::audit::note(|r| r.auth_failure = Some("bad_signature"));
                 return Err(S3Error::new(ErrorCode::SignatureDoesNotMatch).with("AWSAccessKeyId", scope.access_key_id));
             }
             let policy = PostPolicy::parse(&policy_b64)
@@ -133,6 +136,8 @@ where
             (Some(principal), Some(policy))
         }
     };
+    let noted = principal.clone();
+    crate::audit::note(|r| r.principal = noted);
     let caller = Caller::load(state, principal, &req.facts).await?;
     let resource = format!("arn:aws:s3:::{}/{key}", bucket.name);
     let mut access = AccessRequest::new("s3:PutObject", &resource, Some(&bucket.account_id));
