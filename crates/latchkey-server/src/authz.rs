@@ -305,12 +305,15 @@ impl Entity {
     }
 }
 
+/// (account, entity) → (IAM generation it was loaded at, identity).
+type IdentityEntries = HashMap<(String, String), (u64, Arc<Identity>)>;
+
 /// Loaded identities (policies, boundary, tags) of users and roles, reused
 /// until any IAM write: a role session's requests then cost no store read.
 #[derive(Default)]
 pub struct IdentityCache {
     generation: AtomicU64,
-    entries: Mutex<HashMap<(String, String), (u64, Arc<Identity>)>>,
+    entries: Mutex<IdentityEntries>,
 }
 
 impl IdentityCache {

@@ -15,7 +15,7 @@ pub struct Cli {
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Start the server.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Manage accounts on a running server (operator only).
     #[command(subcommand)]
     Account(AccountCommand),
@@ -26,7 +26,7 @@ pub enum Command {
     #[command(subcommand)]
     Role(RoleCommand),
     /// Query the audit log: who did what, and why it was allowed or denied.
-    Audit(crate::audit_cli::AuditArgs),
+    Audit(Box<crate::audit_cli::AuditArgs>),
 }
 
 #[derive(Subcommand, Debug)]

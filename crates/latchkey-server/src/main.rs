@@ -70,7 +70,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Account(cmd) => account_command(cmd).await,
         Command::Keys(cmd) => keys_command(cmd),
-        Command::Audit(args) => latchkey_server::audit_cli::run(args),
+        Command::Audit(args) => latchkey_server::audit_cli::run(*args),
         Command::Role(RoleCommand::RevokeSessions { role, client }) => {
             let creds = admin_client::credentials_from_environment()?;
             let now = time::OffsetDateTime::now_utc();

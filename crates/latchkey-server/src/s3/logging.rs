@@ -116,6 +116,7 @@ fn format_record(record: &Record, e: &AuditEvent, x: &Exchange<'_>, seconds: f64
     );
     let key = e.key().map(|k| percent_encoding::utf8_percent_encode(k, KEY_ENCODING).to_string());
     let millis = (seconds * 1000.0).round() as u64;
+    let uri = format!("{} {} HTTP/1.1", x.method, x.path.replace('"', "%22"));
     format!(
         "{owner} {bucket} [{time}] {ip} {requester} {id} {operation} {key} \"{uri}\" {status} {error} {sent} {size} {total} {turnaround} \"{referer}\" \"{agent}\" - {id} SigV4 - AuthHeader {host} - - -",
         owner = dash(owner.as_deref()),
@@ -125,7 +126,6 @@ fn format_record(record: &Record, e: &AuditEvent, x: &Exchange<'_>, seconds: f64
         requester = dash(requester.as_deref()),
         id = x.request_id,
         key = dash(key.as_deref()),
-        uri = format!("{} {} HTTP/1.1", x.method, x.path.replace('"', "%22")),
         status = x.status,
         error = dash(x.error.map(|(c, _)| c)),
         sent = if x.bytes_out > 0 { x.bytes_out.to_string() } else { "-".into() },

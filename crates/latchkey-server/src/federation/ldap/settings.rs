@@ -267,7 +267,7 @@ fn check_url(text: &str) -> anyhow::Result<bool> {
         "ldap" => false,
         other => bail!("LDAP URL scheme must be ldap or ldaps, not {other:?}"),
     };
-    if url.host_str().map_or(true, str::is_empty) {
+    if matches!(url.host_str(), None | Some("")) {
         bail!("LDAP URL {text:?} names no host");
     }
     if !matches!(url.path(), "" | "/") || url.query().is_some() || url.fragment().is_some() {
