@@ -4,9 +4,10 @@
 use crate::StorageError;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
-use tokio::io::{AsyncRead, AsyncSeekExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncSeekExt};
 
 /// An internal blob id: 32 lowercase hex digits (a random UUID).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -84,34 +85,105 @@ impl FsBlobStore {
     }
 }
 
+/// Bytes gather in memory and go to the file in `WRITE_CHUNK` pieces, each
+/// written on a blocking thread while the next piece fills (so hashing on the
+/// runtime overlaps the disk). The file is created by the first of those
+/// writes, so a small object costs one trip to the blocking pool in all:
+/// create, write, fsync the file, fsync its directory.
+const WRITE_CHUNK: usize = 128 * 1024;
+
+type InFlight = tokio::task::JoinHandle<std::io::Result<(std::fs::File, Vec<u8>)>>;
+
 struct FsBlobWriter {
     id: BlobId,
     path: PathBuf,
     dir: PathBuf,
-    file: tokio::fs::File,
+    /// Bytes not yet handed to a blocking write.
+    buf: Vec<u8>,
+    /// The buffer of the last finished write, kept for reuse.
+    spare: Option<Vec<u8>>,
+    /// The write now running; it hands back the file and its buffer.
+    in_flight: Option<InFlight>,
+}
+
+fn join_error(e: tokio::task::JoinError) -> StorageError {
+    StorageError::Io(std::io::Error::other(e))
+}
+
+/// Opens the blob's file, which must not exist yet.
+fn create_file(dir: &Path, path: &Path) -> std::io::Result<std::fs::File> {
+    std::fs::create_dir_all(dir)?;
+    std::fs::OpenOptions::new().write(true).create_new(true).open(path)
+}
+
+impl FsBlobWriter {
+    /// Waits for the write in flight; the file, if one was created.
+    async fn settle(&mut self) -> Result<Option<std::fs::File>, StorageError> {
+        match self.in_flight.take() {
+            None => Ok(None),
+            Some(h) => {
+                let (file, mut buf) = h.await.map_err(join_error)??;
+                buf.clear();
+                self.spare = Some(buf);
+                Ok(Some(file))
+            }
+        }
+    }
+
+    /// Hands the full buffer to a blocking write, after the previous one.
+    async fn write_out(&mut self) -> Result<(), StorageError> {
+        let file = self.settle().await?;
+        let next = self.spare.take().unwrap_or_else(|| Vec::with_capacity(WRITE_CHUNK));
+        let full = std::mem::replace(&mut self.buf, next);
+        let (dir, path) = (self.dir.clone(), self.path.clone());
+        self.in_flight = Some(tokio::task::spawn_blocking(move || {
+            let mut file = match file {
+                Some(f) => f,
+                None => create_file(&dir, &path)?,
+            };
+            file.write_all(&full)?;
+            Ok((file, full))
+        }));
+        Ok(())
+    }
 }
 
 #[async_trait]
 impl BlobWriter for FsBlobWriter {
-    async fn write(&mut self, data: &[u8]) -> Result<(), StorageError> {
-        self.file.write_all(data).await?;
+    async fn write(&mut self, mut data: &[u8]) -> Result<(), StorageError> {
+        while !data.is_empty() {
+            let n = (WRITE_CHUNK - self.buf.len()).min(data.len());
+            self.buf.extend_from_slice(&data[..n]);
+            data = &data[n..];
+            if self.buf.len() == WRITE_CHUNK {
+                self.write_out().await?;
+            }
+        }
         Ok(())
     }
 
     async fn finish(mut self: Box<Self>) -> Result<BlobId, StorageError> {
-        self.file.flush().await?;
-        self.file.sync_all().await?;
-        // The directory entry must be durable too, or a crash can lose the
-        // file even though its data was synced.
-        let dir = self.dir.clone();
-        tokio::task::spawn_blocking(move || std::fs::File::open(&dir)?.sync_all())
-            .await
-            .map_err(|e| StorageError::Io(std::io::Error::other(e)))??;
+        let file = self.settle().await?;
+        let rest = std::mem::take(&mut self.buf);
+        let (dir, path) = (self.dir.clone(), self.path.clone());
+        tokio::task::spawn_blocking(move || {
+            let mut file = match file {
+                Some(f) => f,
+                None => create_file(&dir, &path)?,
+            };
+            file.write_all(&rest)?;
+            file.sync_all()?;
+            // The directory entry must be durable too, or a crash can lose
+            // the file even though its data was synced.
+            std::fs::File::open(&dir)?.sync_all()
+        })
+        .await
+        .map_err(join_error)??;
         Ok(self.id)
     }
 
-    async fn abort(self: Box<Self>) {
-        drop(self.file);
+    async fn abort(mut self: Box<Self>) {
+        let _ = self.settle().await;
         let _ = tokio::fs::remove_file(&self.path).await;
     }
 }
@@ -120,11 +192,8 @@ impl BlobWriter for FsBlobWriter {
 impl BlobStore for FsBlobStore {
     async fn create(&self) -> Result<Box<dyn BlobWriter>, StorageError> {
         let id = BlobId::random();
-        let dir = self.shard_dir(&id);
-        tokio::fs::create_dir_all(&dir).await?;
-        let path = self.path(&id);
-        let file = tokio::fs::OpenOptions::new().write(true).create_new(true).open(&path).await?;
-        Ok(Box::new(FsBlobWriter { id, path, dir, file }))
+        let (dir, path) = (self.shard_dir(&id), self.path(&id));
+        Ok(Box::new(FsBlobWriter { id, path, dir, buf: Vec::new(), spare: None, in_flight: None }))
     }
 
     async fn open(&self, id: &BlobId, offset: u64) -> Result<BlobReader, StorageError> {
@@ -189,6 +258,31 @@ mod tests {
         let mut s = String::new();
         r.read_to_string(&mut s).await.unwrap();
         assert_eq!(s, "world");
+    }
+
+    #[tokio::test]
+    async fn a_blob_of_many_write_chunks_reads_back_exactly() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = FsBlobStore::open(dir.path()).unwrap();
+        let data: Vec<u8> = (0..(3 * WRITE_CHUNK + 777)).map(|i| (i * 31 % 251) as u8).collect();
+        let mut w = store.create().await.unwrap();
+        for piece in data.chunks(50_000) {
+            w.write(piece).await.unwrap();
+        }
+        let id = w.finish().await.unwrap();
+        let mut back = Vec::new();
+        store.open(&id, 0).await.unwrap().read_to_end(&mut back).await.unwrap();
+        assert!(back == data);
+    }
+
+    #[tokio::test]
+    async fn an_aborted_blob_leaves_nothing_after_writes_went_out() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = FsBlobStore::open(dir.path()).unwrap();
+        let mut w = store.create().await.unwrap();
+        w.write(&vec![1u8; 2 * WRITE_CHUNK + 1]).await.unwrap();
+        w.abort().await;
+        assert!(store.list_all().await.unwrap().is_empty());
     }
 
     #[tokio::test]
