@@ -162,8 +162,11 @@ impl S3Client {
         service: &str,
         params: &[(&str, &str)],
     ) -> anyhow::Result<(u16, String)> {
-        let form: String =
-            params.iter().map(|(k, v)| format!("{}={}", sign::encode_query(k), sign::encode_query(v))).collect::<Vec<_>>().join("&");
+        let form: String = params
+            .iter()
+            .map(|(k, v)| format!("{}={}", sign::encode_query(k), sign::encode_query(v)))
+            .collect::<Vec<_>>()
+            .join("&");
         let payload = Payload::new(Bytes::from(form));
         let call = Call {
             method: "POST",

@@ -155,13 +155,16 @@ fn suite(secs: f64, quick: bool, presigned_default: bool) -> Vec<Spec> {
         spec("mixed", "mixed", Op::Mixed, K4, 16, secs, None),
         spec("get-4k-presigned", "GET pre-signed URL", Op::Get { who: Who::Root, presigned: true }, K4, 16, secs, None),
         spec("assume-role", "AssumeRole", Op::AssumeRole, 0, 8, secs, None),
+        // The cost of authentication and authorization: the same GET by each
+        // kind of caller, back to back so the server is in the same state.
+        spec("get-4k-auth-root", "GET, account root", get(Who::Root), K4, 16, secs, None),
+        spec("get-4k-user", "GET, IAM user key", get(Who::User), K4, 16, secs, None),
+        spec("get-4k-session", "GET, session token", get(Who::Session), K4, 16, secs, None),
+        spec("get-4k-policy", "GET via 20-stmt bucket policy", get(Who::PolicyUser), K4, 16, secs, None),
         spec("get-4k-c1-root", "GET, account root, 1 client", get(Who::Root), K4, 1, secs, None),
         spec("get-4k-c1-user", "GET, IAM user key, 1 client", get(Who::User), K4, 1, secs, None),
         spec("get-4k-c1-session", "GET, session token, 1 client", get(Who::Session), K4, 1, secs, None),
         spec("get-4k-c1-policy", "GET via 20-stmt bucket policy, 1 client", get(Who::PolicyUser), K4, 1, secs, None),
-        spec("get-4k-user", "GET, IAM user key", get(Who::User), K4, 16, secs, None),
-        spec("get-4k-session", "GET, session token", get(Who::Session), K4, 16, secs, None),
-        spec("get-4k-policy", "GET via 20-stmt bucket policy", get(Who::PolicyUser), K4, 16, secs, None),
     ]
 }
 
@@ -171,15 +174,23 @@ async fn main() -> anyhow::Result<()> {
     let mut client = S3Client::new(&cli.endpoint, &cli.region, 128)?;
     client.payload_signing = cli.payload;
     client.auth = cli.auth;
-    let root = sign::Credentials { access_key: cli.access_key.clone(), secret_key: cli.secret_key.clone(), session_token: None };
+    let root = sign::Credentials {
+        access_key: cli.access_key.clone(),
+        secret_key: cli.secret_key.clone(),
+        session_token: None,
+    };
     let (specs, quick) = match &cli.command {
         Command::Run { workload, size, concurrency, duration, count } => {
             let (op, size) = match workload {
                 Workload::Put => (Op::Put { unsigned: cli.payload == PayloadSigning::UnsignedPayload }, *size),
                 Workload::Get => (Op::Get { who: Who::Root, presigned: cli.auth == AuthStyle::Presigned }, *size),
                 Workload::GetUser => (Op::Get { who: Who::User, presigned: cli.auth == AuthStyle::Presigned }, *size),
-                Workload::GetSession => (Op::Get { who: Who::Session, presigned: cli.auth == AuthStyle::Presigned }, *size),
-                Workload::GetPolicy => (Op::Get { who: Who::PolicyUser, presigned: cli.auth == AuthStyle::Presigned }, *size),
+                Workload::GetSession => {
+                    (Op::Get { who: Who::Session, presigned: cli.auth == AuthStyle::Presigned }, *size)
+                }
+                Workload::GetPolicy => {
+                    (Op::Get { who: Who::PolicyUser, presigned: cli.auth == AuthStyle::Presigned }, *size)
+                }
                 Workload::Head => (Op::Head, 0),
                 Workload::Delete => (Op::Delete, 4096),
                 Workload::List => (Op::List, 0),
@@ -203,15 +214,16 @@ async fn main() -> anyhow::Result<()> {
     let list_keys = if quick { cli.list_keys.min(10_000) } else { cli.list_keys };
     let max_size = specs.iter().map(|s| s.size).max().unwrap_or(0).max(4096);
     let mut bench = Bench::new(client.clone(), root.clone(), cli.server_pid, list_keys, max_size);
-    let needs_iam = specs.iter().any(|s| {
-        matches!(s.op, Op::AssumeRole | Op::Get { who: Who::User | Who::Session | Who::PolicyUser, .. })
-    });
+    let needs_iam = specs
+        .iter()
+        .any(|s| matches!(s.op, Op::AssumeRole | Op::Get { who: Who::User | Who::Session | Who::PolicyUser, .. }));
     if needs_iam {
         match setup::account_id(&client, &root).await {
             Some(account) => {
                 for b in [setup::BUCKET, setup::LIST_BUCKET, setup::POLICY_BUCKET] {
                     setup::create_bucket(&client, &root, b).await?;
                 }
+                bench.prepare_pool(setup::POLICY_BUCKET, 4096).await?;
                 let tag = format!("{}", std::process::id());
                 bench.ids = Some(setup::identities(&client, &root, &account, &tag).await?);
             }

@@ -52,22 +52,31 @@ fn num(v: f64) -> String {
     }
 }
 
-pub const HEADER: &str = "| workload | size | conc | ops | ops/s | MB/s | p50 ms | p99 ms | max ms | errors | server CPU µs/op | note |\n\
+pub const HEADER: &str =
+    "| workload | size | conc | ops | ops/s | MB/s | p50 ms | p99 ms | max ms | errors | server CPU µs/op | note |\n\
                           |---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|";
 
 pub fn markdown_line(r: &Row) -> String {
     if r.status != "ok" {
+        let why = match &r.first_error {
+            Some(e) => format!("{}: {}", r.note.as_deref().unwrap_or(""), e.chars().take(160).collect::<String>()),
+            None => r.note.clone().unwrap_or_default(),
+        };
+        let s = &r.status;
         return format!(
-            "| {} | {} | {} | n/a | n/a | n/a | n/a | n/a | n/a | n/a | n/a | {} |",
+            "| {} | {} | {} | {s} | {s} | {s} | {s} | {s} | {s} | {s} | {s} | {why} |",
             r.label,
             human_size(r.size),
             r.concurrency,
-            r.note.as_deref().unwrap_or("")
         );
     }
     let mut note = r.note.clone().unwrap_or_default();
     if let Some(peak) = r.rss_peak_mib {
-        note = format!("peak RSS {peak:.1} MiB (before {:.1}, HWM {:.1}) {note}", r.rss_before_mib.unwrap_or(0.0), r.hwm_mib.unwrap_or(0.0));
+        note = format!(
+            "peak RSS {peak:.1} MiB (before {:.1}, HWM {:.1}) {note}",
+            r.rss_before_mib.unwrap_or(0.0),
+            r.hwm_mib.unwrap_or(0.0)
+        );
     }
     if let Some(e) = &r.first_error {
         note = format!("{note} first error: {}", e.chars().take(120).collect::<String>());

@@ -105,7 +105,12 @@ pub async fn assume_role(
         c,
         creds,
         "sts",
-        &[("Action", "AssumeRole"), ("RoleArn", role_arn), ("RoleSessionName", session_name), ("DurationSeconds", "3600")],
+        &[
+            ("Action", "AssumeRole"),
+            ("RoleArn", role_arn),
+            ("RoleSessionName", session_name),
+            ("DurationSeconds", "3600"),
+        ],
     )
     .await?;
     Ok(Credentials {
@@ -160,16 +165,25 @@ pub async fn identities(c: &S3Client, root: &Credentials, account: &str, tag: &s
         c,
         root,
         "iam",
-        &[("Action", "PutUserPolicy"), ("UserName", &user_name), ("PolicyName", "bench"), ("PolicyDocument", allow_all)],
+        &[
+            ("Action", "PutUserPolicy"),
+            ("UserName", &user_name),
+            ("PolicyName", "bench"),
+            ("PolicyDocument", allow_all),
+        ],
     )
     .await?;
     let role_name = format!("lkb-role-{tag}");
     let trust = format!(
         r#"{{"Version":"2012-10-17","Statement":[{{"Effect":"Allow","Principal":{{"AWS":"arn:aws:iam::{account}:root"}},"Action":"sts:AssumeRole"}}]}}"#
     );
-    let xml =
-        call(c, root, "iam", &[("Action", "CreateRole"), ("RoleName", &role_name), ("AssumeRolePolicyDocument", &trust)])
-            .await?;
+    let xml = call(
+        c,
+        root,
+        "iam",
+        &[("Action", "CreateRole"), ("RoleName", &role_name), ("AssumeRolePolicyDocument", &trust)],
+    )
+    .await?;
     let role_arn = xml_text(&xml, "Arn").ok_or_else(|| anyhow!("CreateRole: no Arn"))?;
     let s3_only = format!(
         r#"{{"Version":"2012-10-17","Statement":[{{"Effect":"Allow","Action":"s3:*","Resource":["arn:aws:s3:::{BUCKET}","arn:aws:s3:::{BUCKET}/*"]}}]}}"#

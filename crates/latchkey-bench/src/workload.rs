@@ -25,8 +25,13 @@ pub enum Who {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Op {
-    Put { unsigned: bool },
-    Get { who: Who, presigned: bool },
+    Put {
+        unsigned: bool,
+    },
+    Get {
+        who: Who,
+        presigned: bool,
+    },
     Head,
     Delete,
     List,
@@ -138,27 +143,14 @@ impl Bench {
                 setup::create_bucket(&self.client, &self.root, b).await?;
             }
         }
-        let pool = |bucket: &'static str, size: u64| format!("pool:{bucket}:{size}");
         let (bucket, size) = match spec.op {
             Op::Get { who: Who::PolicyUser, .. } => (POLICY_BUCKET, spec.size),
             Op::Get { .. } => (BUCKET, spec.size),
             Op::Head | Op::Mixed => (BUCKET, 4096),
             _ => ("", 0),
         };
-        if !bucket.is_empty() && done.insert(pool(bucket, size)) {
-            let p = self.payload(size);
-            let (c, root) = (self.client.clone(), self.root.clone());
-            let tag = size_tag(size);
-            let bounds = Bounds { duration: Duration::from_secs(600), count: Some(GET_POOL) };
-            let conc = if size >= 16 << 20 { 4 } else { 16 };
-            let o = drive(conc, bounds, move |i| {
-                let (c, root, p, key) = (c.clone(), root.clone(), p.clone(), format!("pool-{tag}/{i}"));
-                async move { setup::put(&c, &root, bucket, &key, &p).await }
-            })
-            .await;
-            if o.errors > 0 {
-                anyhow::bail!("filling the GET pool: {}", o.first_error.unwrap_or_default());
-            }
+        if !bucket.is_empty() && done.insert(format!("pool:{bucket}:{size}")) {
+            self.fill_pool(bucket, size).await?;
         }
         if spec.op == Op::List && done.insert("list".into()) {
             let key: fn(u64) -> String = |i| format!("k/{i:08}");
@@ -192,6 +184,33 @@ impl Bench {
             self.delete_pool.store(n, Ordering::Relaxed);
         }
         Ok(rows)
+    }
+
+    /// The objects GET rows read: `pool-<size>/0..GET_POOL` in `bucket`.
+    pub async fn fill_pool(&self, bucket: &'static str, size: u64) -> anyhow::Result<()> {
+        let p = self.payload(size);
+        let (c, root) = (self.client.clone(), self.root.clone());
+        let tag = size_tag(size);
+        let bounds = Bounds { duration: Duration::from_secs(600), count: Some(GET_POOL) };
+        let conc = if size >= 16 << 20 { 4 } else { 16 };
+        let o = drive(conc, bounds, move |i| {
+            let (c, root, p, key) = (c.clone(), root.clone(), p.clone(), format!("pool-{tag}/{i}"));
+            async move { setup::put(&c, &root, bucket, &key, &p).await }
+        })
+        .await;
+        if o.errors > 0 {
+            anyhow::bail!("filling the GET pool: {}", o.first_error.unwrap_or_default());
+        }
+        Ok(())
+    }
+
+    /// Fills a GET pool now (before a bucket policy that could refuse it).
+    pub async fn prepare_pool(&self, bucket: &'static str, size: u64) -> anyhow::Result<()> {
+        let mut done = self.prepared.lock().await;
+        if done.insert(format!("pool:{bucket}:{size}")) {
+            self.fill_pool(bucket, size).await?;
+        }
+        Ok(())
     }
 
     /// One operation; the payload bytes it moved.
@@ -294,7 +313,9 @@ impl Bench {
         let pool_key = format!("pool-4kib/{}", seq % GET_POOL);
         match seq % 20 {
             0..=11 => self.get(&self.client, &self.root, BUCKET, &pool_key, 4096).await,
-            12..=15 => setup::put(&self.client, &self.root, BUCKET, &format!("mixed/{}", seq % 500), &self.payload(4096)).await,
+            12..=15 => {
+                setup::put(&self.client, &self.root, BUCKET, &format!("mixed/{}", seq % 500), &self.payload(4096)).await
+            }
             16 | 17 => self.head(seq).await,
             18 => {
                 let path = format!("/{BUCKET}");
@@ -360,7 +381,15 @@ impl Bench {
         if Self::needs_iam(spec.op) && self.ids.is_none() {
             return Ok(vec![Self::not_applicable(&spec, "no IAM/STS at this endpoint")]);
         }
-        let mut rows = self.prepare(&spec).await?;
+        let mut rows = match self.prepare(&spec).await {
+            Ok(rows) => rows,
+            Err(e) => {
+                let mut row = Self::not_applicable(&spec, "setup failed");
+                row.status = "error".into();
+                row.first_error = Some(e.to_string());
+                return Ok(vec![row]);
+            }
+        };
         let sampler = (spec.op == Op::Memory).then(|| self.server_pid).flatten().map(|pid| {
             let stop = Arc::new(AtomicBool::new(false));
             let peak = Arc::new(AtomicU64::new(0));
