@@ -81,6 +81,9 @@ enum Message {
 /// Events appended per batch at most.
 const BATCH: usize = 2048;
 
+/// How long the writer lets a busy queue fill before writing.
+const GATHER: Duration = Duration::from_millis(5);
+
 fn unix_now() -> i64 {
     time::OffsetDateTime::now_utc().unix_timestamp()
 }
@@ -179,15 +182,22 @@ fn write_loop(
             Err(RecvTimeoutError::Timeout) => None,
             Err(RecvTimeoutError::Disconnected) => break,
         };
-        let mut take = |m: Message, batch: &mut Vec<AuditEvent>| match m {
+        let take = |m: Message, batch: &mut Vec<AuditEvent>, waiting: &mut Vec<SyncSender<()>>| match m {
             Message::Event(e) => batch.push(*e),
             Message::Flush(done) => waiting.push(done),
         };
         if let Some(m) = first {
-            take(m, &mut batch);
+            take(m, &mut batch, &mut waiting);
+            // Under load, gather for a moment: one write (and one wake-up)
+            // per batch instead of per event; a flush is not kept waiting.
+            let mut gathered = false;
             while batch.len() < BATCH {
                 match rx.try_recv() {
-                    Ok(m) => take(m, &mut batch),
+                    Ok(m) => take(m, &mut batch, &mut waiting),
+                    Err(_) if !gathered && waiting.is_empty() && batch.len() > 1 => {
+                        gathered = true;
+                        std::thread::sleep(GATHER);
+                    }
                     Err(_) => break,
                 }
             }
