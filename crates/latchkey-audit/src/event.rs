@@ -202,11 +202,7 @@ pub struct DecidingStatement {
 impl AuditEvent {
     /// The session name of the caller, for role and federated sessions.
     pub fn caller_session_name(&self) -> Option<&str> {
-        let arn = self.user_identity.arn.as_deref()?;
-        let rest = arn.split_once(":assumed-role/").map(|(_, r)| r).or_else(|| {
-            arn.split_once(":federated-user/").map(|(_, r)| r)
-        })?;
-        Some(rest.rsplit('/').next().unwrap_or(rest))
+        session_name_of(self.user_identity.arn.as_deref()?)
     }
 
     /// For calls that issue credentials: the session they named.
@@ -240,7 +236,23 @@ impl AuditEvent {
 
     /// `allow`, `deny` (refused by policy or authentication) or `error`.
     pub fn decision(&self) -> &'static str {
-        match self.error_code.as_deref() {
+        decision_of(self.error_code.as_deref())
+    }
+}
+
+/// The session name in a role or federated session's ARN.
+pub(crate) fn session_name_of(arn: &str) -> Option<&str> {
+    let rest = arn
+        .split_once(":assumed-role/")
+        .map(|(_, r)| r)
+        .or_else(|| arn.split_once(":federated-user/").map(|(_, r)| r))?;
+    Some(rest.rsplit('/').next().unwrap_or(rest))
+}
+
+/// `allow`, `deny` (refused by policy or authentication) or `error`.
+pub(crate) fn decision_of(error_code: Option<&str>) -> &'static str {
+    {
+        match error_code {
             None => "allow",
             Some(
                 "AccessDenied"

@@ -8,6 +8,7 @@
 //!   the request path never waits on a sink, and what is dropped is counted.
 
 pub mod event;
+mod index_view;
 pub mod pipeline;
 pub mod store;
 

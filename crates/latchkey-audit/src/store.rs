@@ -11,6 +11,7 @@
 //! opens the log.
 
 use crate::event::AuditEvent;
+use crate::index_view::IndexView;
 use rusqlite::{params, Connection, OptionalExtension};
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufRead, BufReader, Read, Seek, SeekFrom, Write};
@@ -42,7 +43,22 @@ impl Default for Rotation {
     }
 }
 
+/// Who made a request repeats from event to event (a session makes many
+/// requests): callers are stored once and events point at them, so each
+/// event adds integer-keyed index entries only.
 const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS callers (
+    id INTEGER PRIMARY KEY,
+    principal TEXT,
+    access_key TEXT,
+    session TEXT,
+    source_identity TEXT,
+    UNIQUE(principal, access_key, session, source_identity)
+);
+CREATE INDEX IF NOT EXISTS callers_principal ON callers(principal);
+CREATE INDEX IF NOT EXISTS callers_access_key ON callers(access_key);
+CREATE INDEX IF NOT EXISTS callers_session ON callers(session) WHERE session IS NOT NULL;
+CREATE INDEX IF NOT EXISTS callers_source_identity ON callers(source_identity) WHERE source_identity IS NOT NULL;
 CREATE TABLE IF NOT EXISTS events (
     id INTEGER PRIMARY KEY,
     time_ms INTEGER NOT NULL,
@@ -50,24 +66,17 @@ CREATE TABLE IF NOT EXISTS events (
     offset INTEGER NOT NULL,
     length INTEGER NOT NULL,
     event_name TEXT NOT NULL,
-    principal TEXT,
-    access_key TEXT,
+    caller INTEGER NOT NULL,
     issued_key TEXT,
-    session TEXT,
     issued_session TEXT,
-    source_identity TEXT,
     bucket TEXT,
     key TEXT,
-    decision TEXT NOT NULL,
-    UNIQUE(segment, offset)
+    decision TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS events_time ON events(time_ms);
-CREATE INDEX IF NOT EXISTS events_principal ON events(principal);
-CREATE INDEX IF NOT EXISTS events_access_key ON events(access_key);
+CREATE INDEX IF NOT EXISTS events_caller ON events(caller);
 CREATE INDEX IF NOT EXISTS events_issued_key ON events(issued_key) WHERE issued_key IS NOT NULL;
-CREATE INDEX IF NOT EXISTS events_session ON events(session) WHERE session IS NOT NULL;
 CREATE INDEX IF NOT EXISTS events_issued_session ON events(issued_session) WHERE issued_session IS NOT NULL;
-CREATE INDEX IF NOT EXISTS events_source_identity ON events(source_identity) WHERE source_identity IS NOT NULL;
 CREATE INDEX IF NOT EXISTS events_object ON events(bucket, key) WHERE bucket IS NOT NULL;
 CREATE TABLE IF NOT EXISTS segments (
     id INTEGER PRIMARY KEY,
@@ -247,13 +256,13 @@ struct Row {
     decision: &'static str,
 }
 
-fn row_of(e: &AuditEvent) -> Row {
+fn row_of(e: &IndexView<'_>) -> Row {
     let own = |s: Option<&str>| s.map(str::to_string);
     Row {
         time_ms: event_time_ms(&e.event_time),
-        event_name: e.event_name.clone(),
-        principal: e.user_identity.arn.clone(),
-        access_key: e.user_identity.access_key_id.clone(),
+        event_name: e.event_name.to_string(),
+        principal: own(e.user_identity.arn.as_deref()),
+        access_key: own(e.user_identity.access_key_id.as_deref()),
         issued_key: own(e.issued_access_key_id()),
         session: own(e.caller_session_name()),
         issued_session: own(e.issued_session_name()),
@@ -268,15 +277,22 @@ fn row_of(e: &AuditEvent) -> Row {
 pub struct Indexer {
     dir: PathBuf,
     index: Connection,
+    /// (principal, access key, session, source identity) → caller id.
+    callers: std::collections::HashMap<CallerKey, i64>,
 }
 
-/// Events indexed per transaction at most (keeps the write lock short).
-const INDEX_BATCH: usize = 5_000;
+type CallerKey = (Option<String>, Option<String>, Option<String>, Option<String>);
+
+/// Callers remembered by an indexer before it starts over.
+const CALLER_CACHE: usize = 100_000;
+
+/// Bytes of log indexed per transaction at most (keeps the write lock short).
+const INDEX_CHUNK: u64 = 4 * 1024 * 1024;
 
 impl Indexer {
     pub fn open(dir: &Path) -> Result<Indexer> {
         fs::create_dir_all(dir)?;
-        Ok(Indexer { dir: dir.to_path_buf(), index: open_index(dir)? })
+        Ok(Indexer { dir: dir.to_path_buf(), index: open_index(dir)?, callers: Default::default() })
     }
 
     /// Indexes every complete line not yet indexed; returns how many.
@@ -285,9 +301,9 @@ impl Indexer {
         let mut total = 0;
         for id in segments_on_disk(&self.dir)? {
             loop {
-                let n = self.catch_up_segment(id)?;
+                let (n, more) = self.catch_up_segment(id)?;
                 total += n as u64;
-                if n < INDEX_BATCH {
+                if !more {
                     break;
                 }
             }
@@ -295,14 +311,15 @@ impl Indexer {
         Ok(total)
     }
 
-    fn catch_up_segment(&mut self, id: i64) -> Result<usize> {
+    /// Indexes the next chunk of segment `id`: (events indexed, whether more remain).
+    fn catch_up_segment(&mut self, id: i64) -> Result<(usize, bool)> {
         let path = segment_path(&self.dir, id);
-        let Ok(file) = File::open(&path) else { return Ok(0) };
+        let Ok(file) = File::open(&path) else { return Ok((0, false)) };
         let len = file.metadata()?.len();
         let known: Option<i64> =
             self.index.query_row("SELECT indexed_to FROM segments WHERE id = ?1", [id], |r| r.get(0)).optional()?;
         if known.is_some_and(|k| k as u64 >= len) {
-            return Ok(0);
+            return Ok((0, false));
         }
         let tx = self.index.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         // Re-read under the write lock: another indexer may have just done it.
@@ -310,28 +327,39 @@ impl Indexer {
             .query_row("SELECT indexed_to FROM segments WHERE id = ?1", [id], |r| r.get(0))
             .optional()?
             .unwrap_or(0);
-        let mut reader = BufReader::new(&file);
-        reader.seek(SeekFrom::Start(from as u64))?;
+        // Read a chunk, then take its complete lines; a line the writer is
+        // still writing is left for next time.
+        let want = (len - from as u64).min(INDEX_CHUNK) as usize;
+        let mut chunk = vec![0u8; want];
+        let mut f = &file;
+        f.seek(SeekFrom::Start(from as u64))?;
+        f.read_exact(&mut chunk)?;
         let mut offset = from as u64;
-        let mut line = Vec::new();
         let mut events = Vec::new();
-        while events.len() < INDEX_BATCH {
-            line.clear();
-            let n = reader.read_until(b'\n', &mut line)?;
-            if n == 0 || line.last() != Some(&b'\n') {
-                break; // the writer is mid-line; the rest comes next time
+        let mut rest: &[u8] = &chunk;
+        while let Some(end) = rest.iter().position(|b| *b == b'\n') {
+            let (line, tail) = rest.split_at(end + 1);
+            rest = tail;
+            if let Ok(v) = serde_json::from_slice::<IndexView<'_>>(line) {
+                events.push((v, offset, line.len() as u64));
             }
-            if let Ok(e) = serde_json::from_slice::<AuditEvent>(&line) {
-                events.push((e, offset, n as u64));
-            }
-            offset += n as u64;
+            offset += line.len() as u64;
+        }
+        if events.is_empty() && offset == from as u64 && want as u64 == INDEX_CHUNK {
+            // A single line longer than a chunk: index it from a full read.
+            return skip_long_line(&self.dir, tx, id, from);
         }
         {
             let mut insert = tx.prepare_cached(INSERT)?;
-            for (e, off, n) in &events {
-                insert_row(&mut insert, &row_of(e), id, *off, *n)?;
+            if self.callers.len() > CALLER_CACHE {
+                self.callers.clear();
             }
-            let only: Vec<&AuditEvent> = events.iter().map(|(e, _, _)| e).collect();
+            for (e, off, n) in &events {
+                let row = row_of(e);
+                let caller = caller_id(&tx, &mut self.callers, &row)?;
+                insert_row(&mut insert, &row, caller, id, *off, *n)?;
+            }
+            let only: Vec<&IndexView<'_>> = events.iter().map(|(e, _, _)| e).collect();
             record_usage(&tx, &only)?;
             tx.execute(
                 "INSERT INTO segments(id, indexed_to) VALUES (?1, ?2)
@@ -340,27 +368,84 @@ impl Indexer {
             )?;
         }
         tx.commit()?;
-        Ok(events.len())
+        Ok((events.len(), offset < len && offset > from as u64))
     }
+
 }
 
-const INSERT: &str = "INSERT OR IGNORE INTO events(time_ms, segment, offset, length, event_name, principal, access_key,
-    issued_key, session, issued_session, source_identity, bucket, key, decision)
-    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)";
+/// Skips a line too long to index in one chunk (events are far smaller;
+/// such a line is not an event the server wrote) so indexing goes on.
+fn skip_long_line(dir: &Path, tx: rusqlite::Transaction<'_>, id: i64, from: i64) -> Result<(usize, bool)> {
+    let file = File::open(segment_path(dir, id))?;
+    let mut reader = BufReader::new(file);
+    reader.seek(SeekFrom::Start(from as u64))?;
+    let mut skipped = 0u64;
+    let mut buf = Vec::new();
+    loop {
+        buf.clear();
+        let n = reader.by_ref().take(INDEX_CHUNK).read_until(b'\n', &mut buf)?;
+        skipped += n as u64;
+        if n == 0 {
+            return Ok((0, false)); // still being written
+        }
+        if buf.last() == Some(&b'\n') {
+            break;
+        }
+    }
+    tx.execute(
+        "INSERT INTO segments(id, indexed_to) VALUES (?1, ?2)
+         ON CONFLICT(id) DO UPDATE SET indexed_to = MAX(indexed_to, excluded.indexed_to)",
+        params![id, from + skipped as i64],
+    )?;
+    tx.commit()?;
+    Ok((0, true))
+}
 
-fn insert_row(stmt: &mut rusqlite::CachedStatement<'_>, r: &Row, segment: i64, offset: u64, length: u64) -> Result<()> {
+const INSERT: &str = "INSERT INTO events(time_ms, segment, offset, length, event_name, caller, issued_key,
+    issued_session, bucket, key, decision) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)";
+
+/// The id of the row's caller, added to `callers` the first time it is seen.
+fn caller_id(
+    tx: &rusqlite::Transaction<'_>,
+    cache: &mut std::collections::HashMap<CallerKey, i64>,
+    r: &Row,
+) -> Result<i64> {
+    let key: CallerKey = (r.principal.clone(), r.access_key.clone(), r.session.clone(), r.source_identity.clone());
+    if let Some(id) = cache.get(&key) {
+        return Ok(*id);
+    }
+    tx.prepare_cached(
+        "INSERT OR IGNORE INTO callers(principal, access_key, session, source_identity) VALUES (?1, ?2, ?3, ?4)",
+    )?
+    .execute(params![key.0, key.1, key.2, key.3])?;
+    // NULLs are distinct in UNIQUE: look up with IS, which matches them.
+    let id: i64 = tx
+        .prepare_cached(
+            "SELECT id FROM callers WHERE principal IS ?1 AND access_key IS ?2 AND session IS ?3
+             AND source_identity IS ?4 ORDER BY id LIMIT 1",
+        )?
+        .query_row(params![key.0, key.1, key.2, key.3], |row| row.get(0))?;
+    cache.insert(key, id);
+    Ok(id)
+}
+
+fn insert_row(
+    stmt: &mut rusqlite::CachedStatement<'_>,
+    r: &Row,
+    caller: i64,
+    segment: i64,
+    offset: u64,
+    length: u64,
+) -> Result<()> {
     stmt.execute(params![
         r.time_ms,
         segment,
         offset as i64,
         length as i64,
         r.event_name,
-        r.principal,
-        r.access_key,
+        caller,
         r.issued_key,
-        r.session,
         r.issued_session,
-        r.source_identity,
         r.bucket,
         r.key,
         r.decision,
@@ -370,7 +455,7 @@ fn insert_row(stmt: &mut rusqlite::CachedStatement<'_>, r: &Row, segment: i64, o
 
 /// Access keys and roles last used: GetAccessKeyLastUsed and RoleLastUsed
 /// read what the audit trail saw.
-fn record_usage(tx: &rusqlite::Transaction<'_>, events: &[&AuditEvent]) -> Result<()> {
+fn record_usage(tx: &rusqlite::Transaction<'_>, events: &[&IndexView<'_>]) -> Result<()> {
     let mut key = tx.prepare_cached(
         "INSERT INTO key_last_used(access_key, time_ms, service, region) VALUES (?1, ?2, ?3, ?4)
          ON CONFLICT(access_key) DO UPDATE SET time_ms = excluded.time_ms, service = excluded.service,
@@ -392,7 +477,7 @@ fn record_usage(tx: &rusqlite::Transaction<'_>, events: &[&AuditEvent]) -> Resul
             e.error_code.as_deref(),
             Some("InvalidAccessKeyId" | "SignatureDoesNotMatch" | "InvalidClientTokenId" | "InvalidToken" | "ExpiredToken")
         );
-        if let (Some(k), true) = (&e.user_identity.access_key_id, authenticated) {
+        if let (Some(k), true) = (e.user_identity.access_key_id.as_deref(), authenticated) {
             if !k.is_empty() {
                 keys.insert(k, (time_ms, service, &e.aws_region));
             }
@@ -405,7 +490,7 @@ fn record_usage(tx: &rusqlite::Transaction<'_>, events: &[&AuditEvent]) -> Resul
             }
         }
         if e.event_name.starts_with("AssumeRole") && e.error_code.is_none() {
-            if let Some(arn) = e.request_parameters.as_ref().and_then(|p| p.get("roleArn")).and_then(|v| v.as_str()) {
+            if let Some(arn) = e.request_parameters.as_ref().and_then(|p| p.role_arn.as_deref()) {
                 roles.insert(arn, (time_ms, &e.aws_region));
             }
         }
@@ -488,20 +573,24 @@ impl AuditReader {
         }
         if let Some(p) = &q.principal {
             match p.strip_suffix('*') {
-                Some(prefix) => arg(&mut sql, " AND principal LIKE ? ESCAPE '\\'", V::Text(like_prefix(prefix))),
-                None => arg(&mut sql, " AND principal = ?", V::Text(p.clone())),
+                Some(prefix) => arg(
+                    &mut sql,
+                    " AND caller IN (SELECT id FROM callers WHERE principal LIKE ? ESCAPE '\\')",
+                    V::Text(like_prefix(prefix)),
+                ),
+                None => arg(&mut sql, " AND caller IN (SELECT id FROM callers WHERE principal = ?)", V::Text(p.clone())),
             }
         }
         if let Some(k) = &q.access_key {
-            arg(&mut sql, " AND (access_key = ?", V::Text(k.clone()));
+            arg(&mut sql, " AND (caller IN (SELECT id FROM callers WHERE access_key = ?)", V::Text(k.clone()));
             arg(&mut sql, " OR issued_key = ?)", V::Text(k.clone()));
         }
         if let Some(s) = &q.session {
-            arg(&mut sql, " AND (session = ?", V::Text(s.clone()));
+            arg(&mut sql, " AND (caller IN (SELECT id FROM callers WHERE session = ?)", V::Text(s.clone()));
             arg(&mut sql, " OR issued_session = ?)", V::Text(s.clone()));
         }
         if let Some(s) = &q.source_identity {
-            arg(&mut sql, " AND source_identity = ?", V::Text(s.clone()));
+            arg(&mut sql, " AND caller IN (SELECT id FROM callers WHERE source_identity = ?)", V::Text(s.clone()));
         }
         if let Some(n) = &q.event_name {
             arg(&mut sql, " AND event_name = ?", V::Text(n.clone()));
@@ -627,6 +716,24 @@ mod tests {
         assert_eq!(later.len(), 2);
         assert!(r.key_last_used("ASIAALICE").unwrap().is_some());
         assert!(r.role_last_used("arn:aws:iam::111122223333:role/reader").unwrap().is_some());
+    }
+
+    #[test]
+    fn a_line_longer_than_a_chunk_is_skipped_and_indexing_goes_on() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut w = AuditWriter::open(dir.path(), Rotation::default(), 0).unwrap();
+        w.append(&[event("GetObject", ALICE, "K", "2026-11-23T10:00:00Z")], 0).unwrap();
+        drop(w);
+        let mut f = OpenOptions::new().append(true).open(segment_path(dir.path(), 1)).unwrap();
+        f.write_all(&vec![b'x'; (INDEX_CHUNK + 10) as usize]).unwrap();
+        f.write_all(b"\n").unwrap();
+        drop(f);
+        let mut w = AuditWriter::open(dir.path(), Rotation::default(), 0).unwrap();
+        w.append(&[event("HeadObject", ALICE, "K", "2026-11-23T10:00:01Z")], 0).unwrap();
+        let mut r = AuditReader::open(dir.path()).unwrap();
+        assert_eq!(r.refresh().unwrap(), 2);
+        let names: Vec<String> = r.query(&Query::default()).unwrap().into_iter().map(|(_, e)| e.event_name).collect();
+        assert_eq!(names, ["GetObject", "HeadObject"]);
     }
 
     #[test]
