@@ -155,13 +155,17 @@ impl Drop for Auditor {
     }
 }
 
-/// The calling thread's scheduling priority to the lowest (nice 19).
+/// The calling thread to the lowest scheduling class: SCHED_IDLE runs only
+/// when no other thread wants the CPU; nice 19 if that is refused.
 fn lower_thread_priority() {
     #[cfg(target_os = "linux")]
-    // SAFETY: plain system calls on the calling thread's own id; no memory is shared.
+    // SAFETY: plain system calls about the calling thread; `param` outlives the call.
     unsafe {
-        let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
-        libc::setpriority(libc::PRIO_PROCESS, tid, 19);
+        let param = libc::sched_param { sched_priority: 0 };
+        if libc::sched_setscheduler(0, libc::SCHED_IDLE, &param) != 0 {
+            let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
+            libc::setpriority(libc::PRIO_PROCESS, tid, 19);
+        }
     }
 }
 
