@@ -97,6 +97,7 @@ CREATE TABLE IF NOT EXISTS blob_refs (blob TEXT PRIMARY KEY) WITHOUT ROWID;
 "#;
 
 const READERS: usize = 4;
+const STATEMENT_CACHE: usize = 128;
 
 pub struct SqliteMetadata {
     writer: Mutex<Connection>,
@@ -110,7 +111,26 @@ fn open_conn(path: &Path) -> Result<Connection, StorageError> {
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", "FULL")?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
+    conn.pragma_update(None, "temp_store", "MEMORY")?;
+    // Room for every distinct statement, so none is evicted and parsed again.
+    conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
     Ok(conn)
+}
+
+/// Runs a statement from the connection's statement cache, so its SQL is
+/// parsed once per connection rather than on every call.
+fn exec(c: &Connection, sql: &str, p: impl rusqlite::Params) -> rusqlite::Result<usize> {
+    c.prepare_cached(sql)?.execute(p)
+}
+
+/// The first row of a cached statement (`QueryReturnedNoRows` if none).
+fn row<T>(
+    c: &Connection,
+    sql: &str,
+    p: impl rusqlite::Params,
+    f: impl FnOnce(&Row) -> rusqlite::Result<T>,
+) -> rusqlite::Result<T> {
+    c.prepare_cached(sql)?.query_row(p, f)
 }
 
 fn to_ms(t: OffsetDateTime) -> i64 {
@@ -146,7 +166,13 @@ pub fn prefix_successor(prefix: &[u8]) -> Option<Vec<u8>> {
     None
 }
 
-const OBJECT_COLS: &str = "bucket, key, segments, size, etag, last_modified_ms, owner_account, attrs";
+/// The `objects` columns in the order `object_from_row` reads them (a macro so
+/// statements built from it stay literals, parsed once per connection).
+macro_rules! object_cols {
+    () => {
+        "bucket, key, segments, size, etag, last_modified_ms, owner_account, attrs"
+    };
+}
 
 fn object_from_row(row: &Row) -> rusqlite::Result<ObjectRow> {
     Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?, row.get(4)?, row.get(5)?, row.get(6)?, row.get(7)?))
@@ -185,17 +211,17 @@ fn upload_from_parts(r: UploadRow) -> Result<MultipartUpload, StorageError> {
 }
 
 fn get_object_tx(tx: &Connection, bucket: &str, key: &str) -> Result<Option<ObjectRecord>, StorageError> {
-    let row = tx
-        .query_row(
-            &format!("SELECT {OBJECT_COLS} FROM objects WHERE bucket = ?1 AND key = ?2"),
-            params![bucket, key.as_bytes()],
-            object_from_row,
-        )
-        .optional()?;
+    let row = row(
+        tx,
+        concat!("SELECT ", object_cols!(), " FROM objects WHERE bucket = ?1 AND key = ?2"),
+        params![bucket, key.as_bytes()],
+        object_from_row,
+    )
+    .optional()?;
     row.map(object_from_parts).transpose()
 }
 
-fn add_refs(tx: &Transaction, blobs: impl Iterator<Item = BlobId>) -> Result<(), StorageError> {
+fn add_refs(tx: &Connection, blobs: impl Iterator<Item = BlobId>) -> Result<(), StorageError> {
     let mut stmt = tx.prepare_cached("INSERT OR IGNORE INTO blob_refs(blob) VALUES (?1)")?;
     for b in blobs {
         stmt.execute(params![b.as_str()])?;
@@ -203,7 +229,7 @@ fn add_refs(tx: &Transaction, blobs: impl Iterator<Item = BlobId>) -> Result<(),
     Ok(())
 }
 
-fn drop_refs(tx: &Transaction, blobs: &[BlobId]) -> Result<(), StorageError> {
+fn drop_refs(tx: &Connection, blobs: &[BlobId]) -> Result<(), StorageError> {
     let mut stmt = tx.prepare_cached("DELETE FROM blob_refs WHERE blob = ?1")?;
     for b in blobs {
         stmt.execute(params![b.as_str()])?;
@@ -212,17 +238,17 @@ fn drop_refs(tx: &Transaction, blobs: &[BlobId]) -> Result<(), StorageError> {
 }
 
 /// Removes an object row and returns it, dropping its blob references.
-fn remove_object_tx(tx: &Transaction, bucket: &str, key: &str) -> Result<Option<ObjectRecord>, StorageError> {
+fn remove_object_tx(tx: &Connection, bucket: &str, key: &str) -> Result<Option<ObjectRecord>, StorageError> {
     let old = get_object_tx(tx, bucket, key)?;
     if let Some(old) = &old {
-        tx.execute("DELETE FROM objects WHERE bucket = ?1 AND key = ?2", params![bucket, key.as_bytes()])?;
+        exec(tx, "DELETE FROM objects WHERE bucket = ?1 AND key = ?2", params![bucket, key.as_bytes()])?;
         let blobs: Vec<BlobId> = old.segments.iter().map(|s| s.blob.clone()).collect();
         drop_refs(tx, &blobs)?;
     }
     Ok(old)
 }
 
-fn check_condition(tx: &Transaction, bucket: &str, key: &str, condition: &PutCondition) -> Result<(), StorageError> {
+fn check_condition(tx: &Connection, bucket: &str, key: &str, condition: &PutCondition) -> Result<(), StorageError> {
     match condition {
         PutCondition::Always => Ok(()),
         PutCondition::IfMatch(etag) => match get_object_tx(tx, bucket, key)? {
@@ -237,9 +263,10 @@ fn check_condition(tx: &Transaction, bucket: &str, key: &str, condition: &PutCon
     }
 }
 
-fn insert_object_tx(tx: &Transaction, o: &ObjectRecord) -> Result<(), StorageError> {
-    tx.execute(
-        &format!("INSERT INTO objects ({OBJECT_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"),
+fn insert_object_tx(tx: &Connection, o: &ObjectRecord) -> Result<(), StorageError> {
+    exec(
+        tx,
+        concat!("INSERT INTO objects (", object_cols!(), ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"),
         params![
             o.bucket,
             o.key.as_bytes(),
@@ -265,8 +292,16 @@ impl SqliteMetadata {
     }
 
     fn read<T>(&self, f: impl FnOnce(&Connection) -> Result<T, StorageError>) -> Result<T, StorageError> {
-        let i = self.next_reader.fetch_add(1, Ordering::Relaxed) % self.readers.len();
-        let conn = self.readers[i].lock().unwrap_or_else(|e| e.into_inner());
+        // Take the first idle reader; wait for one only when all are busy.
+        let start = self.next_reader.fetch_add(1, Ordering::Relaxed);
+        for n in 0..self.readers.len() {
+            match self.readers[(start + n) % self.readers.len()].try_lock() {
+                Ok(conn) => return f(&conn),
+                Err(std::sync::TryLockError::Poisoned(e)) => return f(&e.into_inner()),
+                Err(std::sync::TryLockError::WouldBlock) => {}
+            }
+        }
+        let conn = self.readers[start % self.readers.len()].lock().unwrap_or_else(|e| e.into_inner());
         f(&conn)
     }
 
@@ -304,7 +339,8 @@ fn is_unique_violation(e: &rusqlite::Error) -> bool {
 impl MetadataStore for SqliteMetadata {
     fn create_account(&self, a: &Account) -> Result<(), StorageError> {
         self.write(|tx| {
-            tx.execute(
+            exec(
+                tx,
                 "INSERT INTO accounts (id, name, canonical_id, created_ms) VALUES (?1, ?2, ?3, ?4)",
                 params![a.id, a.name, a.canonical_id, to_ms(a.created)],
             )
@@ -315,7 +351,8 @@ impl MetadataStore for SqliteMetadata {
 
     fn get_account(&self, id: &str) -> Result<Option<Account>, StorageError> {
         self.read(|c| {
-            c.query_row(
+            row(
+                c,
                 "SELECT id, name, canonical_id, created_ms FROM accounts WHERE id = ?1",
                 params![id],
                 account_from_row,
@@ -328,7 +365,8 @@ impl MetadataStore for SqliteMetadata {
 
     fn list_accounts(&self) -> Result<Vec<Account>, StorageError> {
         self.read(|c| {
-            let mut stmt = c.prepare("SELECT id, name, canonical_id, created_ms FROM accounts ORDER BY rowid")?;
+            let mut stmt =
+                c.prepare_cached("SELECT id, name, canonical_id, created_ms FROM accounts ORDER BY rowid")?;
             let rows = stmt.query_map([], account_from_row)?;
             rows.map(|r| account_from_parts(r?)).collect()
         })
@@ -336,8 +374,7 @@ impl MetadataStore for SqliteMetadata {
 
     fn put_access_key(&self, k: &AccessKeyRecord) -> Result<(), StorageError> {
         self.write(|tx| {
-            tx.execute(
-                "INSERT OR REPLACE INTO access_keys (access_key_id, account_id, owner, secret_sealed, active, created_ms)
+            exec(tx, "INSERT OR REPLACE INTO access_keys (access_key_id, account_id, owner, secret_sealed, active, created_ms)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
                 params![
                     k.access_key_id,
@@ -354,23 +391,23 @@ impl MetadataStore for SqliteMetadata {
 
     fn get_access_key(&self, id: &str) -> Result<Option<AccessKeyRecord>, StorageError> {
         self.read(|c| {
-            let row = c
-                .query_row(
-                    "SELECT access_key_id, account_id, owner, secret_sealed, active, created_ms
+            let row = row(
+                c,
+                "SELECT access_key_id, account_id, owner, secret_sealed, active, created_ms
                      FROM access_keys WHERE access_key_id = ?1",
-                    params![id],
-                    |r| {
-                        Ok((
-                            r.get::<_, String>(0)?,
-                            r.get::<_, String>(1)?,
-                            r.get::<_, String>(2)?,
-                            r.get::<_, Vec<u8>>(3)?,
-                            r.get::<_, bool>(4)?,
-                            r.get::<_, i64>(5)?,
-                        ))
-                    },
-                )
-                .optional()?;
+                params![id],
+                |r| {
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get::<_, String>(2)?,
+                        r.get::<_, Vec<u8>>(3)?,
+                        r.get::<_, bool>(4)?,
+                        r.get::<_, i64>(5)?,
+                    ))
+                },
+            )
+            .optional()?;
             row.map(|r| {
                 Ok(AccessKeyRecord {
                     access_key_id: r.0,
@@ -387,7 +424,8 @@ impl MetadataStore for SqliteMetadata {
 
     fn create_bucket(&self, b: &Bucket) -> Result<(), StorageError> {
         self.write(|tx| {
-            tx.execute(
+            exec(
+                tx,
                 "INSERT INTO buckets (name, account_id, region, created_ms) VALUES (?1, ?2, ?3, ?4)",
                 params![b.name, b.account_id, b.region, to_ms(b.created)],
             )
@@ -398,7 +436,8 @@ impl MetadataStore for SqliteMetadata {
 
     fn get_bucket(&self, name: &str) -> Result<Option<Bucket>, StorageError> {
         self.read(|c| {
-            c.query_row(
+            row(
+                c,
                 "SELECT name, account_id, region, created_ms FROM buckets WHERE name = ?1",
                 params![name],
                 bucket_from_row,
@@ -411,7 +450,7 @@ impl MetadataStore for SqliteMetadata {
 
     fn list_buckets(&self, account_id: &str) -> Result<Vec<Bucket>, StorageError> {
         self.read(|c| {
-            let mut stmt = c.prepare(
+            let mut stmt = c.prepare_cached(
                 "SELECT name, account_id, region, created_ms FROM buckets WHERE account_id = ?1 ORDER BY name",
             )?;
             let rows = stmt.query_map(params![account_id], bucket_from_row)?;
@@ -422,27 +461,28 @@ impl MetadataStore for SqliteMetadata {
     fn delete_bucket(&self, name: &str) -> Result<Replaced, StorageError> {
         self.write(|tx| {
             let busy: bool =
-                tx.query_row("SELECT EXISTS(SELECT 1 FROM objects WHERE bucket = ?1)", params![name], |r| r.get(0))?;
+                row(tx, "SELECT EXISTS(SELECT 1 FROM objects WHERE bucket = ?1)", params![name], |r| r.get(0))?;
             if busy {
                 return Err(StorageError::Conflict("not empty"));
             }
             let blobs: Vec<BlobId> = {
-                let mut stmt = tx.prepare(
+                let mut stmt = tx.prepare_cached(
                     "SELECT p.blob FROM parts p JOIN uploads u ON p.upload_id = u.upload_id WHERE u.bucket = ?1",
                 )?;
                 let rows = stmt.query_map(params![name], |r| r.get::<_, String>(0))?;
                 rows.map(|r| BlobId::try_from(r?)).collect::<Result<_, _>>()?
             };
             drop_refs(tx, &blobs)?;
-            tx.execute(
+            exec(
+                tx,
                 "DELETE FROM parts WHERE upload_id IN (SELECT upload_id FROM uploads WHERE bucket = ?1)",
                 params![name],
             )?;
-            tx.execute("DELETE FROM uploads WHERE bucket = ?1", params![name])?;
-            if tx.execute("DELETE FROM buckets WHERE name = ?1", params![name])? == 0 {
+            exec(tx, "DELETE FROM uploads WHERE bucket = ?1", params![name])?;
+            if exec(tx, "DELETE FROM buckets WHERE name = ?1", params![name])? == 0 {
                 return Err(StorageError::NotFound);
             }
-            tx.execute("DELETE FROM bucket_configs WHERE bucket = ?1", params![name])?;
+            exec(tx, "DELETE FROM bucket_configs WHERE bucket = ?1", params![name])?;
             Ok(Replaced { blobs })
         })
     }
@@ -450,18 +490,17 @@ impl MetadataStore for SqliteMetadata {
     fn put_bucket_config(&self, bucket: &str, kind: &str, document: Option<&str>) -> Result<(), StorageError> {
         self.write(|tx| {
             let exists: bool =
-                tx.query_row("SELECT EXISTS(SELECT 1 FROM buckets WHERE name = ?1)", params![bucket], |r| r.get(0))?;
+                row(tx, "SELECT EXISTS(SELECT 1 FROM buckets WHERE name = ?1)", params![bucket], |r| r.get(0))?;
             if !exists {
                 return Err(StorageError::NotFound);
             }
             match document {
-                Some(d) => tx.execute(
+                Some(d) => exec(
+                    tx,
                     "INSERT OR REPLACE INTO bucket_configs (bucket, kind, document) VALUES (?1, ?2, ?3)",
                     params![bucket, kind, d],
                 )?,
-                None => {
-                    tx.execute("DELETE FROM bucket_configs WHERE bucket = ?1 AND kind = ?2", params![bucket, kind])?
-                }
+                None => exec(tx, "DELETE FROM bucket_configs WHERE bucket = ?1 AND kind = ?2", params![bucket, kind])?,
             };
             Ok(())
         })
@@ -469,7 +508,8 @@ impl MetadataStore for SqliteMetadata {
 
     fn get_bucket_config(&self, bucket: &str, kind: &str) -> Result<Option<String>, StorageError> {
         self.read(|c| {
-            Ok(c.query_row(
+            Ok(row(
+                c,
                 "SELECT document FROM bucket_configs WHERE bucket = ?1 AND kind = ?2",
                 params![bucket, kind],
                 |r| r.get(0),
@@ -499,7 +539,8 @@ impl MetadataStore for SqliteMetadata {
         self.write(|tx| {
             let mut o = get_object_tx(tx, bucket, key)?.ok_or(StorageError::NotFound)?;
             o.attrs.tags = tags.to_vec();
-            tx.execute(
+            exec(
+                tx,
                 "UPDATE objects SET attrs = ?3 WHERE bucket = ?1 AND key = ?2",
                 params![bucket, key.as_bytes(), json(&o.attrs)],
             )?;
@@ -515,7 +556,8 @@ impl MetadataStore for SqliteMetadata {
         limit: usize,
     ) -> Result<Vec<ObjectRecord>, StorageError> {
         self.read(|c| {
-            let mut sql = format!("SELECT {OBJECT_COLS} FROM objects WHERE bucket = ?1 AND key >= ?2");
+            let mut sql =
+                concat!("SELECT ", object_cols!(), " FROM objects WHERE bucket = ?1 AND key >= ?2").to_string();
             let end = prefix_successor(prefix.as_bytes());
             let mut args: Vec<Box<dyn rusqlite::ToSql>> =
                 vec![Box::new(bucket.to_string()), Box::new(prefix.as_bytes().to_vec())];
@@ -544,7 +586,8 @@ impl MetadataStore for SqliteMetadata {
 
     fn create_upload(&self, u: &MultipartUpload) -> Result<(), StorageError> {
         self.write(|tx| {
-            tx.execute(
+            exec(
+                tx,
                 "INSERT INTO uploads (upload_id, bucket, key, initiated_ms, owner_account, attrs)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
                 params![u.upload_id, u.bucket, u.key.as_bytes(), to_ms(u.initiated), u.owner_account, json(&u.attrs)],
@@ -555,7 +598,8 @@ impl MetadataStore for SqliteMetadata {
 
     fn get_upload(&self, upload_id: &str) -> Result<Option<MultipartUpload>, StorageError> {
         self.read(|c| {
-            c.query_row(
+            row(
+                c,
                 "SELECT upload_id, bucket, key, initiated_ms, owner_account, attrs FROM uploads WHERE upload_id = ?1",
                 params![upload_id],
                 upload_from_row,
@@ -617,22 +661,23 @@ impl MetadataStore for SqliteMetadata {
     fn put_part(&self, p: &PartRecord) -> Result<Replaced, StorageError> {
         self.write(|tx| {
             let exists: bool =
-                tx.query_row("SELECT EXISTS(SELECT 1 FROM uploads WHERE upload_id = ?1)", params![p.upload_id], |r| {
+                row(tx, "SELECT EXISTS(SELECT 1 FROM uploads WHERE upload_id = ?1)", params![p.upload_id], |r| {
                     r.get(0)
                 })?;
             if !exists {
                 return Err(StorageError::NotFound);
             }
-            let old: Option<String> = tx
-                .query_row(
-                    "SELECT blob FROM parts WHERE upload_id = ?1 AND part_number = ?2",
-                    params![p.upload_id, p.part_number],
-                    |r| r.get(0),
-                )
-                .optional()?;
+            let old: Option<String> = row(
+                tx,
+                "SELECT blob FROM parts WHERE upload_id = ?1 AND part_number = ?2",
+                params![p.upload_id, p.part_number],
+                |r| r.get(0),
+            )
+            .optional()?;
             let old: Vec<BlobId> = old.map(BlobId::try_from).transpose()?.into_iter().collect();
             drop_refs(tx, &old)?;
-            tx.execute(
+            exec(
+                tx,
                 "INSERT OR REPLACE INTO parts (upload_id, part_number, blob, size, etag, checksum, last_modified_ms)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
                 params![
@@ -663,8 +708,7 @@ impl MetadataStore for SqliteMetadata {
     ) -> Result<Replaced, StorageError> {
         self.write(|tx| {
             check_condition(tx, &object.bucket, &object.key, condition)?;
-            let exists: bool = tx.query_row(
-                "SELECT EXISTS(SELECT 1 FROM uploads WHERE upload_id = ?1)",
+            let exists: bool = row(tx, "SELECT EXISTS(SELECT 1 FROM uploads WHERE upload_id = ?1)",
                 params![upload_id],
                 |r| r.get(0),
             )?;
@@ -679,17 +723,15 @@ impl MetadataStore for SqliteMetadata {
                 .collect();
             let all: Vec<BlobId> = parts.iter().map(|p| p.blob.clone()).collect();
             drop_refs(tx, &all)?;
-            tx.execute("DELETE FROM parts WHERE upload_id = ?1", params![upload_id])?;
-            tx.execute(
-                "DELETE FROM uploads WHERE upload_id = ?1",
+            exec(tx, "DELETE FROM parts WHERE upload_id = ?1", params![upload_id])?;
+            exec(tx, "DELETE FROM uploads WHERE upload_id = ?1",
                 params![upload_id],
             )?;
             if let Some(old) = remove_object_tx(tx, &object.bucket, &object.key)? {
                 unused.extend(old.segments.into_iter().map(|s| s.blob));
             }
             insert_object_tx(tx, object)?;
-            tx.execute(
-                "INSERT OR REPLACE INTO completed_uploads (upload_id, bucket, key, etag, completed_ms) VALUES (?1, ?2, ?3, ?4, ?5)",
+            exec(tx, "INSERT OR REPLACE INTO completed_uploads (upload_id, bucket, key, etag, completed_ms) VALUES (?1, ?2, ?3, ?4, ?5)",
                 params![upload_id, object.bucket, object.key.as_bytes(), object.etag, to_ms(object.last_modified)],
             )?;
             Ok(Replaced { blobs: unused })
@@ -701,8 +743,8 @@ impl MetadataStore for SqliteMetadata {
             let parts = list_parts_tx(tx, upload_id, 0, usize::MAX)?;
             let blobs: Vec<BlobId> = parts.into_iter().map(|p| p.blob).collect();
             drop_refs(tx, &blobs)?;
-            tx.execute("DELETE FROM parts WHERE upload_id = ?1", params![upload_id])?;
-            if tx.execute("DELETE FROM uploads WHERE upload_id = ?1", params![upload_id])? == 0 {
+            exec(tx, "DELETE FROM parts WHERE upload_id = ?1", params![upload_id])?;
+            if exec(tx, "DELETE FROM uploads WHERE upload_id = ?1", params![upload_id])? == 0 {
                 return Err(StorageError::NotFound);
             }
             Ok(Replaced { blobs })
@@ -711,20 +753,20 @@ impl MetadataStore for SqliteMetadata {
 
     fn get_completed_upload(&self, upload_id: &str) -> Result<Option<CompletedUpload>, StorageError> {
         self.read(|c| {
-            let row = c
-                .query_row(
-                    "SELECT upload_id, bucket, key, etag FROM completed_uploads WHERE upload_id = ?1",
-                    params![upload_id],
-                    |r| {
-                        Ok((
-                            r.get::<_, String>(0)?,
-                            r.get::<_, String>(1)?,
-                            r.get::<_, Vec<u8>>(2)?,
-                            r.get::<_, String>(3)?,
-                        ))
-                    },
-                )
-                .optional()?;
+            let row = row(
+                c,
+                "SELECT upload_id, bucket, key, etag FROM completed_uploads WHERE upload_id = ?1",
+                params![upload_id],
+                |r| {
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get::<_, Vec<u8>>(2)?,
+                        r.get::<_, String>(3)?,
+                    ))
+                },
+            )
+            .optional()?;
             row.map(|r| Ok(CompletedUpload { upload_id: r.0, bucket: r.1, key: key_string(r.2)?, etag: r.3 }))
                 .transpose()
         })
@@ -740,7 +782,8 @@ impl MetadataStore for SqliteMetadata {
 
     fn add_token_key(&self, salt: &str) -> Result<u32, StorageError> {
         self.write(|tx| {
-            tx.execute(
+            exec(
+                tx,
                 "INSERT INTO token_keys (salt, created_ms) VALUES (?1, ?2)",
                 params![salt, to_ms(OffsetDateTime::now_utc())],
             )?;
@@ -749,7 +792,7 @@ impl MetadataStore for SqliteMetadata {
     }
 
     fn retire_token_key(&self, id: u32) -> Result<bool, StorageError> {
-        self.write(|tx| Ok(tx.execute("DELETE FROM token_keys WHERE id = ?1", params![id])? > 0))
+        self.write(|tx| Ok(exec(tx, "DELETE FROM token_keys WHERE id = ?1", params![id])? > 0))
     }
 
     fn iam_transaction(
@@ -765,7 +808,8 @@ impl MetadataStore for SqliteMetadata {
 
     fn iam_get(&self, account_id: &str, kind: IamKind, name: &str) -> Result<Option<String>, StorageError> {
         self.read(|c| {
-            Ok(c.query_row(
+            Ok(row(
+                c,
                 "SELECT document FROM iam_entities WHERE account_id = ?1 AND kind = ?2 AND name_lc = ?3",
                 params![account_id, kind.as_str(), name.to_lowercase()],
                 |r| r.get(0),
@@ -776,15 +820,13 @@ impl MetadataStore for SqliteMetadata {
 
     fn blob_is_referenced(&self, blob: &BlobId) -> Result<bool, StorageError> {
         self.read(|c| {
-            Ok(c.query_row("SELECT EXISTS(SELECT 1 FROM blob_refs WHERE blob = ?1)", params![blob.as_str()], |r| {
-                r.get(0)
-            })?)
+            Ok(row(c, "SELECT EXISTS(SELECT 1 FROM blob_refs WHERE blob = ?1)", params![blob.as_str()], |r| r.get(0))?)
         })
     }
 }
 
-struct SqliteIamTx<'a, 'c> {
-    tx: &'a Transaction<'c>,
+struct SqliteIamTx<'a> {
+    tx: &'a Connection,
     account_id: &'a str,
 }
 
@@ -805,16 +847,15 @@ fn access_key_from_parts(r: AccessKeyRow) -> Result<AccessKeyRecord, StorageErro
     })
 }
 
-impl IamTx for SqliteIamTx<'_, '_> {
+impl IamTx for SqliteIamTx<'_> {
     fn get(&mut self, kind: IamKind, name: &str) -> Result<Option<String>, StorageError> {
-        Ok(self
-            .tx
-            .query_row(
-                "SELECT document FROM iam_entities WHERE account_id = ?1 AND kind = ?2 AND name_lc = ?3",
-                params![self.account_id, kind.as_str(), name.to_lowercase()],
-                |r| r.get(0),
-            )
-            .optional()?)
+        Ok(row(
+            self.tx,
+            "SELECT document FROM iam_entities WHERE account_id = ?1 AND kind = ?2 AND name_lc = ?3",
+            params![self.account_id, kind.as_str(), name.to_lowercase()],
+            |r| r.get(0),
+        )
+        .optional()?)
     }
 
     fn list(&mut self, kind: IamKind) -> Result<Vec<String>, StorageError> {
@@ -826,7 +867,8 @@ impl IamTx for SqliteIamTx<'_, '_> {
     }
 
     fn put(&mut self, kind: IamKind, name: &str, document: &str) -> Result<(), StorageError> {
-        self.tx.execute(
+        exec(
+            self.tx,
             "INSERT OR REPLACE INTO iam_entities (account_id, kind, name_lc, document) VALUES (?1, ?2, ?3, ?4)",
             params![self.account_id, kind.as_str(), name.to_lowercase(), document],
         )?;
@@ -834,14 +876,16 @@ impl IamTx for SqliteIamTx<'_, '_> {
     }
 
     fn delete(&mut self, kind: IamKind, name: &str) -> Result<bool, StorageError> {
-        Ok(self.tx.execute(
+        Ok(exec(
+            self.tx,
             "DELETE FROM iam_entities WHERE account_id = ?1 AND kind = ?2 AND name_lc = ?3",
             params![self.account_id, kind.as_str(), name.to_lowercase()],
         )? > 0)
     }
 
     fn put_access_key(&mut self, k: &AccessKeyRecord) -> Result<(), StorageError> {
-        self.tx.execute(
+        exec(
+            self.tx,
             "INSERT OR REPLACE INTO access_keys (access_key_id, account_id, owner, secret_sealed, active, created_ms)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
             params![
@@ -857,7 +901,8 @@ impl IamTx for SqliteIamTx<'_, '_> {
     }
 
     fn delete_access_key(&mut self, access_key_id: &str) -> Result<bool, StorageError> {
-        Ok(self.tx.execute(
+        Ok(exec(
+            self.tx,
             "DELETE FROM access_keys WHERE access_key_id = ?1 AND account_id = ?2",
             params![access_key_id, self.account_id],
         )? > 0)
