@@ -328,6 +328,14 @@ pub async fn resolve_key(
         };
         return Ok((principal, secret));
     }
+    if let Some(hit) = state.identity_cache.long_term_key(key_id) {
+        if token.is_some() {
+            return Err(S3Error::new(ErrorCode::InvalidToken));
+        }
+        return Ok(hit);
+    }
+    // Read before loading: a key change committed during the load makes the entry stale at once.
+    let generation = state.identity_cache.generation();
     let id = key_id.to_string();
     let record = state.meta(move |m| m.get_access_key(&id)).await?;
     let Some(record) = record.filter(|r| r.status == KeyStatus::Active) else {
@@ -344,10 +352,10 @@ pub async fn resolve_key(
         KeyOwner::Root => PrincipalKind::AccountRoot,
         KeyOwner::User(name) => PrincipalKind::User(name),
     };
-    Ok((
-        Principal { account_id: record.account_id, kind, access_key_id: key_id.to_string(), session: None },
-        zeroize::Zeroizing::new(secret),
-    ))
+    let principal = Principal { account_id: record.account_id, kind, access_key_id: key_id.to_string(), session: None };
+    let secret = zeroize::Zeroizing::new(secret);
+    state.identity_cache.remember_long_term_key(generation, &principal, &secret);
+    Ok((principal, secret))
 }
 
 type ChunkSeed = ([u8; 32], String, sigv4::CredentialScope, String);

@@ -314,12 +314,42 @@ type IdentityEntries = HashMap<(String, String), (u64, Arc<Identity>)>;
 pub struct IdentityCache {
     generation: AtomicU64,
     entries: Mutex<IdentityEntries>,
+    /// Long-term access keys: id → (generation, owner, secret). Saves a
+    /// store read and an unseal per request; secrets are wiped on drop.
+    keys: Mutex<HashMap<String, LongTermKey>>,
 }
 
+type LongTermKey = (u64, crate::auth::Principal, zeroize::Zeroizing<String>);
+
 impl IdentityCache {
-    /// Called after every committed IAM write.
+    /// Called after every committed IAM write (access keys included).
     pub fn invalidate(&self) {
         self.generation.fetch_add(1, Ordering::AcqRel);
+    }
+
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
+    }
+
+    /// An active long-term key's owner and secret, as verified since the last IAM write.
+    pub fn long_term_key(&self, key_id: &str) -> Option<(crate::auth::Principal, zeroize::Zeroizing<String>)> {
+        let keys = self.keys.lock().unwrap_or_else(|e| e.into_inner());
+        let (g, principal, secret) = keys.get(key_id)?;
+        (*g == self.generation()).then(|| (principal.clone(), secret.clone()))
+    }
+
+    /// Keeps an active key read at `generation` (ignored if IAM changed since).
+    pub fn remember_long_term_key(
+        &self,
+        generation: u64,
+        principal: &crate::auth::Principal,
+        secret: &zeroize::Zeroizing<String>,
+    ) {
+        let mut keys = self.keys.lock().unwrap_or_else(|e| e.into_inner());
+        if keys.len() >= CACHE_LIMIT {
+            keys.clear();
+        }
+        keys.insert(principal.access_key_id.clone(), (generation, principal.clone(), secret.clone()));
     }
 }
 

@@ -57,6 +57,7 @@ pub async fn handle(state: &Arc<AppState>, req: &IamRequest<'_>, action: &str) -
                 Err(e) => return Err(e.into()),
             }
             state.meta(move |m| m.put_access_key(&key)).await?;
+            state.identity_cache.invalidate();
             tracing::info!(account = %account.id, name = %account.name, "account created");
             let mut x = req.xml(action);
             x.w()
