@@ -103,7 +103,7 @@ def queries(events: int) -> dict:
             "everything key ASIABENCH00000000042 did": ["--access-key", "ASIABENCH00000000042"],
             "denials of one principal": ["--principal", "arn:aws:sts::111122223333:assumed-role/bench/user0040",
                                          "--decision", "deny"],
-            "last hour's PutObject, first 1000": ["--event", "PutObject", "--since", "1h", "--limit", "1000"],
+            "last day's PutObject, first 1000": ["--event", "PutObject", "--since", "2d", "--limit", "1000"],
         }
         out = {"events": events, "append_seconds": gen_s, "first_index_seconds": index_s, "queries": {}}
         for name, q in asks.items():
