@@ -145,9 +145,10 @@ def test_a_session_is_traceable_from_assume_role_to_each_decision(server_factory
     auth = get["additionalEventData"]["authorization"]
     assert auth["decision"] == "Allow"
     assert auth["action"] == "s3:GetObject"
-    assert {"policy": f"inline:arn:aws:iam::{account}:role/{role}:read-reports", "sid": "ReadReports",
-            "effect": "Allow"} in auth["statements"] or \
-        any(s.get("sid") == "ReadReports" and "read-reports" in s["policy"] for s in auth["statements"]), auth
+    granting = [st for st in auth["statements"] if st["sid"] == "ReadReports"]
+    assert granting and granting[0]["policyType"] == "IdentityInline", auth
+    assert granting[0]["policyArn"] == f"arn:aws:iam::{account}:role/{role}"
+    assert granting[0]["policyName"] == "read-reports" and granting[0]["effect"] == "Allow"
     assert get["readOnly"] is True
 
     put = by_name["PutObject"]
@@ -409,3 +410,20 @@ def test_audit_follow_prints_new_events_as_they_happen(server_factory):
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=10)
+
+
+def test_a_grant_by_bucket_policy_names_the_bucket_and_sid(server_factory):
+    srv = _start(server_factory)
+    bucket, account, user, key, role = _reader_setup(srv)
+    root_s3 = _client(srv, "s3", srv.access_key, srv.secret_key)
+    root_s3.put_bucket_policy(Bucket=bucket, Policy=compact({"Version": "2012-10-17", "Statement": [{
+        "Sid": "UserMayList", "Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{account}:user/{user}"},
+        "Action": "s3:ListBucket", "Resource": f"arn:aws:s3:::{bucket}"}]}))
+    user_s3 = _client(srv, "s3", key["AccessKeyId"], key["SecretAccessKey"])
+    user_s3.list_objects_v2(Bucket=bucket)
+    events = _wait_for(srv, lambda ev: len(ev) >= 1, "--access-key", key["AccessKeyId"], "--event", "ListObjectsV2")
+    auth = events[-1]["additionalEventData"]["authorization"]
+    assert auth["decision"] == "Allow" and auth["action"] == "s3:ListBucket"
+    assert auth["statements"] == [{
+        "policy": f"resource policy of arn:aws:s3:::{bucket}", "policyType": "Resource",
+        "policyArn": f"arn:aws:s3:::{bucket}", "sid": "UserMayList", "effect": "Allow"}], auth

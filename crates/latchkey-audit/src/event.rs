@@ -192,8 +192,19 @@ pub struct Authorization {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DecidingStatement {
-    /// A policy ARN, `bucket-policy:NAME`, `inline:ENTITY:NAME`, ...
+    /// The policy, in words (`inline policy P of arn:aws:iam::A:role/R`,
+    /// `managed policy ARN`, `resource policy of arn:aws:s3:::bucket`).
     pub policy: String,
+    /// `IdentityManaged`, `IdentityInline`, `Resource`, `PermissionsBoundary` or `Session`.
+    #[serde(default)]
+    pub policy_type: String,
+    /// The managed policy's ARN; for an inline policy the user's or role's
+    /// ARN; for a resource policy the bucket's or role's ARN.
+    #[serde(default)]
+    pub policy_arn: String,
+    /// An inline policy's name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy_name: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sid: Option<String>,
     pub effect: String,

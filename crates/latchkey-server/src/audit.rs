@@ -131,10 +131,23 @@ pub fn note_decision(action: &str, resource: &str, d: &policy::Decision, message
             .matched
             .iter()
             .filter(|m| m.effect == wanted)
-            .map(|m| DecidingStatement {
-                policy: m.policy.to_string(),
-                sid: m.sid.clone(),
-                effect: format!("{:?}", m.effect),
+            .map(|m| {
+                use policy::PolicySource as S;
+                let (policy_type, policy_arn, policy_name) = match &m.policy.kind {
+                    S::IdentityManaged(arn) => ("IdentityManaged", arn.clone(), None),
+                    S::IdentityInline { entity, name } => ("IdentityInline", entity.clone(), Some(name.clone())),
+                    S::Resource(r) => ("Resource", r.clone(), None),
+                    S::Boundary(arn) => ("PermissionsBoundary", arn.clone(), None),
+                    S::Session(s) => ("Session", s.clone(), None),
+                };
+                DecidingStatement {
+                    policy: m.policy.to_string(),
+                    policy_type: policy_type.into(),
+                    policy_arn,
+                    policy_name,
+                    sid: m.sid.clone(),
+                    effect: format!("{:?}", m.effect),
+                }
             })
             .collect();
         r.authorization = Some(Authorization {
