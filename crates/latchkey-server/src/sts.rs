@@ -180,7 +180,8 @@ pub(crate) fn credentials_xml(x: &mut QueryXml, key_id: &str, secret: &str, toke
     crate::audit::note_response("credentials", serde_json::json!({"accessKeyId": key_id, "expiration": exp}));
     crate::audit::note(|r| {
         let action = r.operation.clone().unwrap_or_default();
-        let role = r.issued.take().map(|(_, role, _)| role).unwrap_or_else(|| action.clone());
+        // Sessions that are not a role's (GetSessionToken, GetFederationToken) count under "-".
+        let role = r.issued.take().map(|(_, role, _)| role).unwrap_or_else(|| "-".into());
         r.issued = Some((action, role, expires));
     });
     x.w()
