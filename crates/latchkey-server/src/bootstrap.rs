@@ -141,6 +141,7 @@ pub async fn open(
         secret_sealer: master.sealer(SECRET_KEY_PURPOSE),
         policy_cache: Default::default(),
         identity_cache: Default::default(),
+        bucket_cache: Default::default(),
         mfa_sealer: master.sealer("mfa-seed"),
         authz_sealer: Arc::new(master.sealer("authorization-message")),
         tokens: crate::sessions::TokenKeys::load(master_for_tokens, meta_for_tokens)?,

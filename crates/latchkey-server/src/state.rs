@@ -24,6 +24,7 @@ pub struct AppState {
     pub secret_sealer: Sealer,
     pub policy_cache: crate::authz::PolicyCache,
     pub identity_cache: crate::authz::IdentityCache,
+    pub bucket_cache: crate::s3::BucketCache,
     /// Seals virtual MFA device seeds at rest.
     pub mfa_sealer: Sealer,
     /// Seals the explanation attached to denials (DecodeAuthorizationMessage).

@@ -135,7 +135,7 @@ pub async fn create_bucket(state: &Arc<AppState>, req: &mut S3Request, name: &st
     }
     let bucket = Bucket { name: name.to_string(), account_id: p.account_id.clone(), region, created: req.now };
     let b2 = bucket.clone();
-    match state.meta(move |m| m.create_bucket(&b2)).await {
+    match super::write_bucket_meta(state, move |m| m.create_bucket(&b2)).await {
         Ok(()) => {}
         Err(StorageError::AlreadyExists) => {
             let n = name.to_string();
@@ -170,7 +170,7 @@ pub fn head_bucket(b: &Bucket) -> S3Result<HttpResponse> {
 
 pub async fn delete_bucket(state: &Arc<AppState>, b: &Bucket) -> S3Result<HttpResponse> {
     let n = b.name.clone();
-    match state.meta(move |m| m.delete_bucket(&n)).await {
+    match super::write_bucket_meta(state, move |m| m.delete_bucket(&n)).await {
         Ok(freed) => {
             super::release_blobs(state, freed.blobs).await;
             Ok(response::status(StatusCode::NO_CONTENT))
@@ -283,7 +283,7 @@ pub async fn put_policy(state: &Arc<AppState>, req: &mut S3Request, b: &Bucket) 
         ));
     }
     let (n, d) = (b.name.clone(), doc.to_string());
-    state.meta(move |m| m.put_bucket_config(&n, "policy", Some(&d))).await?;
+    super::write_bucket_meta(state, move |m| m.put_bucket_config(&n, "policy", Some(&d))).await?;
     Ok(response::status(StatusCode::NO_CONTENT))
 }
 
@@ -302,7 +302,7 @@ pub async fn get_policy(state: &Arc<AppState>, b: &Bucket) -> S3Result<HttpRespo
 
 pub async fn delete_policy(state: &Arc<AppState>, b: &Bucket) -> S3Result<HttpResponse> {
     let n = b.name.clone();
-    state.meta(move |m| m.put_bucket_config(&n, "policy", None)).await?;
+    super::write_bucket_meta(state, move |m| m.put_bucket_config(&n, "policy", None)).await?;
     Ok(response::status(StatusCode::NO_CONTENT))
 }
 
@@ -407,7 +407,7 @@ pub async fn put_public_access_block(state: &Arc<AppState>, req: &mut S3Request,
     let body = req.body.read_all(xml::MAX_XML_BODY).await?;
     let cfg = PublicAccessBlock::parse(&body)?;
     let (n, d) = (b.name.clone(), cfg.to_xml());
-    state.meta(move |m| m.put_bucket_config(&n, "publicAccessBlock", Some(&d))).await?;
+    super::write_bucket_meta(state, move |m| m.put_bucket_config(&n, "publicAccessBlock", Some(&d))).await?;
     Ok(response::status(StatusCode::OK))
 }
 
@@ -421,6 +421,6 @@ pub async fn get_public_access_block(state: &Arc<AppState>, b: &Bucket) -> S3Res
 
 pub async fn delete_public_access_block(state: &Arc<AppState>, b: &Bucket) -> S3Result<HttpResponse> {
     let n = b.name.clone();
-    state.meta(move |m| m.put_bucket_config(&n, "publicAccessBlock", None)).await?;
+    super::write_bucket_meta(state, move |m| m.put_bucket_config(&n, "publicAccessBlock", None)).await?;
     Ok(response::status(StatusCode::NO_CONTENT))
 }

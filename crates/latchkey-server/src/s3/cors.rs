@@ -123,7 +123,7 @@ pub async fn put(state: &Arc<AppState>, req: &mut S3Request, b: &Bucket) -> S3Re
     let body = req.body.read_all(xml::MAX_XML_BODY).await?;
     let parsed = parse(&body)?;
     let (n, d) = (b.name.clone(), to_xml(&parsed));
-    state.meta(move |m| m.put_bucket_config(&n, "cors", Some(&d))).await?;
+    super::write_bucket_meta(state, move |m| m.put_bucket_config(&n, "cors", Some(&d))).await?;
     Ok(response::status(StatusCode::OK))
 }
 
@@ -136,7 +136,7 @@ pub async fn get(state: &Arc<AppState>, b: &Bucket) -> S3Result<HttpResponse> {
 
 pub async fn delete(state: &Arc<AppState>, b: &Bucket) -> S3Result<HttpResponse> {
     let n = b.name.clone();
-    state.meta(move |m| m.put_bucket_config(&n, "cors", None)).await?;
+    super::write_bucket_meta(state, move |m| m.put_bucket_config(&n, "cors", None)).await?;
     Ok(response::status(StatusCode::NO_CONTENT))
 }
 

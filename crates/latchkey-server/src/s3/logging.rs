@@ -264,7 +264,7 @@ pub async fn put(state: &Arc<AppState>, req: &mut S3Request, b: &Bucket) -> S3Re
     }
     let name = b.name.clone();
     let doc = target.as_ref().map(|t| serde_json::to_string(t).unwrap_or_default());
-    state.meta(move |m| m.put_bucket_config(&name, CONFIG_KIND, doc.as_deref())).await?;
+    super::write_bucket_meta(state, move |m| m.put_bucket_config(&name, CONFIG_KIND, doc.as_deref())).await?;
     state.monitoring.access_logs.set(&b.name, target);
     Ok(response::status(StatusCode::OK))
 }

@@ -229,9 +229,64 @@ fn existing_object_key(e: &Endpoint) -> Option<&str> {
 }
 
 /// The bucket's policy, parsed, labelled with the bucket's ARN.
+/// Buckets and their policies as last read, reused by the requests that
+/// follow until any bucket-level write ([`write_bucket_meta`]): most
+/// requests then cost one store read (the object's) instead of three.
+#[derive(Default)]
+pub struct BucketCache {
+    generation: std::sync::atomic::AtomicU64,
+    buckets: std::sync::Mutex<std::collections::HashMap<String, (u64, Bucket)>>,
+    policies: std::sync::Mutex<std::collections::HashMap<String, (u64, Option<String>)>>,
+}
+
+/// Entries per map before the cache starts over.
+const BUCKET_CACHE_LIMIT: usize = 10_000;
+
+impl BucketCache {
+    fn generation(&self) -> u64 {
+        self.generation.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    fn get<T: Clone>(&self, map: &std::sync::Mutex<std::collections::HashMap<String, (u64, T)>>, k: &str) -> Option<T> {
+        let m = map.lock().unwrap_or_else(|e| e.into_inner());
+        m.get(k).filter(|(g, _)| *g == self.generation()).map(|(_, v)| v.clone())
+    }
+
+    fn put<T>(map: &std::sync::Mutex<std::collections::HashMap<String, (u64, T)>>, k: &str, generation: u64, v: T) {
+        let mut m = map.lock().unwrap_or_else(|e| e.into_inner());
+        if m.len() >= BUCKET_CACHE_LIMIT {
+            m.clear();
+        }
+        m.insert(k.to_string(), (generation, v));
+    }
+}
+
+/// Every write of a bucket or its configuration (creation, deletion, policy,
+/// CORS, Block Public Access, logging) goes through here, so no cached read
+/// outlives it.
+pub async fn write_bucket_meta<T: Send + 'static>(
+    state: &AppState,
+    f: impl FnOnce(&dyn latchkey_storage::MetadataStore) -> Result<T, StorageError> + Send + 'static,
+) -> Result<T, StorageError> {
+    let result = state.meta(f).await;
+    // Bumped whatever the outcome: a failed write may still have changed something.
+    state.bucket_cache.generation.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+    result
+}
+
 pub async fn bucket_policy(state: &AppState, bucket: &str) -> S3Result<Option<(String, Arc<latchkey_policy::Policy>)>> {
-    let b = bucket.to_string();
-    match state.meta(move |m| m.get_bucket_config(&b, "policy")).await? {
+    let cache = &state.bucket_cache;
+    let doc = match cache.get(&cache.policies, bucket) {
+        Some(doc) => doc,
+        None => {
+            let generation = cache.generation();
+            let b = bucket.to_string();
+            let doc = state.meta(move |m| m.get_bucket_config(&b, "policy")).await?;
+            BucketCache::put(&cache.policies, bucket, generation, doc.clone());
+            doc
+        }
+    };
+    match doc {
         None => Ok(None),
         Some(doc) => {
             let p = state.policy_cache.get(&doc, latchkey_policy::PolicyKind::Resource)?;
@@ -258,11 +313,18 @@ pub async fn effective_bucket_policy(
 }
 
 pub async fn load_bucket(state: &AppState, name: &str) -> S3Result<Bucket> {
+    let cache = &state.bucket_cache;
+    if let Some(b) = cache.get(&cache.buckets, name) {
+        return Ok(b);
+    }
+    let generation = cache.generation();
     let n = name.to_string();
-    state
+    let bucket = state
         .meta(move |m| m.get_bucket(&n))
         .await?
-        .ok_or_else(|| S3Error::new(ErrorCode::NoSuchBucket).with("BucketName", name))
+        .ok_or_else(|| S3Error::new(ErrorCode::NoSuchBucket).with("BucketName", name))?;
+    BucketCache::put(&cache.buckets, name, generation, bucket.clone());
+    Ok(bucket)
 }
 
 /// S3's limit on key length, in bytes of UTF-8.
