@@ -13,6 +13,7 @@
 
 mod blob;
 mod error;
+mod group_commit;
 mod model;
 mod sqlite;
 

@@ -1,9 +1,10 @@
 //! The embedded metadata store: SQLite in WAL mode with `synchronous=FULL`, so
 //! a committed transaction survives a crash or power loss.
 
+use crate::group_commit::GroupCommitter;
 use crate::model::*;
 use crate::{BlobId, StorageError};
-use rusqlite::{params, Connection, OptionalExtension, Row, Transaction};
+use rusqlite::{params, Connection, OptionalExtension, Row};
 use std::ops::Bound;
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -100,7 +101,8 @@ const READERS: usize = 4;
 const STATEMENT_CACHE: usize = 128;
 
 pub struct SqliteMetadata {
-    writer: Mutex<Connection>,
+    /// The one writing connection; concurrent writes share its commits.
+    writer: GroupCommitter,
     readers: Vec<Mutex<Connection>>,
     next_reader: AtomicUsize,
 }
@@ -288,7 +290,7 @@ impl SqliteMetadata {
         let writer = open_conn(&path)?;
         writer.execute_batch(SCHEMA)?;
         let readers = (0..READERS).map(|_| open_conn(&path).map(Mutex::new)).collect::<Result<_, _>>()?;
-        Ok(Self { writer: Mutex::new(writer), readers, next_reader: AtomicUsize::new(0) })
+        Ok(Self { writer: GroupCommitter::new(writer), readers, next_reader: AtomicUsize::new(0) })
     }
 
     fn read<T>(&self, f: impl FnOnce(&Connection) -> Result<T, StorageError>) -> Result<T, StorageError> {
@@ -305,12 +307,9 @@ impl SqliteMetadata {
         f(&conn)
     }
 
-    fn write<T>(&self, f: impl FnOnce(&Transaction) -> Result<T, StorageError>) -> Result<T, StorageError> {
-        let mut conn = self.writer.lock().unwrap_or_else(|e| e.into_inner());
-        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-        let out = f(&tx)?;
-        tx.commit()?;
-        Ok(out)
+    /// One atomic, durable write; concurrent writes share a commit.
+    fn write<T>(&self, f: impl FnOnce(&Connection) -> Result<T, StorageError>) -> Result<T, StorageError> {
+        self.writer.write(f)
     }
 }
 
@@ -1088,5 +1087,47 @@ mod tests {
         assert!(s.get_upload("u1").unwrap().is_none());
         assert!(matches!(s.complete_upload("u1", &o, &[1], &PutCondition::Always), Err(StorageError::NotFound)));
         assert_eq!(s.get_completed_upload("u1").unwrap().unwrap().etag, "e");
+    }
+
+    #[test]
+    fn concurrent_writes_are_all_durable_and_a_failed_precondition_fails_alone() {
+        let (dir, s) = store();
+        s.put_object(&object("taken"), &PutCondition::Always).unwrap();
+        let s = &s;
+        std::thread::scope(|scope| {
+            let writers: Vec<_> = (0..8)
+                .map(|t| {
+                    scope.spawn(move || {
+                        for i in 0..25 {
+                            s.put_object(&object(&format!("k{t}-{i}")), &PutCondition::Always).unwrap();
+                            // Every third round also a write whose precondition fails.
+                            if i % 3 == 0 {
+                                let refused = s.put_object(&object("taken"), &PutCondition::IfNoneMatch("*".into()));
+                                assert!(matches!(refused, Err(StorageError::Conflict("precondition"))));
+                            }
+                            if i % 5 == 4 {
+                                assert!(s.delete_object("b", &format!("k{t}-{}", i - 1)).unwrap().is_some());
+                            }
+                        }
+                    })
+                })
+                .collect();
+            for w in writers {
+                w.join().unwrap();
+            }
+        });
+        assert!(s.writer.commits() < 1 + 8 * 25, "some writes should have shared a commit");
+        // A fresh store on the same files sees exactly what was acknowledged.
+        let reopened = SqliteMetadata::open(dir.path()).unwrap();
+        let keys: Vec<String> =
+            reopened.scan_objects("b", "k", Bound::Unbounded, 1000).unwrap().into_iter().map(|o| o.key).collect();
+        assert_eq!(keys.len(), 8 * 20);
+        for t in 0..8 {
+            for i in 0..25 {
+                let deleted = i % 5 == 3;
+                assert_eq!(keys.contains(&format!("k{t}-{i}")), !deleted, "k{t}-{i}");
+            }
+        }
+        assert!(reopened.get_object("b", "taken").unwrap().is_some());
     }
 }
