@@ -1,11 +1,13 @@
 //! Object bytes, addressed by an internal id — never by the user's key, so no
 //! key can traverse paths or hit file-name limits.
 
+use crate::dir_sync::DirSync;
 use crate::StorageError;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::SystemTime;
 use tokio::io::{AsyncRead, AsyncSeekExt};
 
@@ -67,13 +69,28 @@ pub trait BlobStore: Send + Sync {
 /// Blobs as files under `<root>/blobs/<first two hex digits>/<id>`.
 pub struct FsBlobStore {
     root: PathBuf,
+    /// One per shard directory, so concurrent writers share its fsyncs.
+    dir_syncs: Arc<[DirSync; 256]>,
 }
 
 impl FsBlobStore {
+    /// Opens the store, creating every shard directory up front (and making
+    /// them durable) so writes need not.
     pub fn open(dir: &Path) -> Result<Self, StorageError> {
         let root = dir.join("blobs");
         std::fs::create_dir_all(&root)?;
-        Ok(Self { root })
+        for shard in 0..=255u8 {
+            match std::fs::create_dir(root.join(format!("{shard:02x}"))) {
+                Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => return Err(e.into()),
+                _ => {}
+            }
+        }
+        std::fs::File::open(&root)?.sync_all()?;
+        Ok(Self { root, dir_syncs: Arc::new(std::array::from_fn(|_| DirSync::default())) })
+    }
+
+    fn shard(id: &BlobId) -> usize {
+        usize::from_str_radix(&id.as_str()[..2], 16).expect("blob ids are hex")
     }
 
     fn shard_dir(&self, id: &BlobId) -> PathBuf {
@@ -98,6 +115,7 @@ struct FsBlobWriter {
     id: BlobId,
     path: PathBuf,
     dir: PathBuf,
+    dir_syncs: Arc<[DirSync; 256]>,
     /// Bytes not yet handed to a blocking write.
     buf: Vec<u8>,
     /// The buffer of the last finished write, kept for reuse.
@@ -112,8 +130,19 @@ fn join_error(e: tokio::task::JoinError) -> StorageError {
 
 /// Opens the blob's file, which must not exist yet.
 fn create_file(dir: &Path, path: &Path) -> std::io::Result<std::fs::File> {
-    std::fs::create_dir_all(dir)?;
-    std::fs::OpenOptions::new().write(true).create_new(true).open(path)
+    let create = || std::fs::OpenOptions::new().write(true).create_new(true).open(path);
+    match create() {
+        // The shard directory was removed since the store opened: recreate
+        // it, durably, before the file.
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            std::fs::create_dir_all(dir)?;
+            if let Some(root) = dir.parent() {
+                std::fs::File::open(root)?.sync_all()?;
+            }
+            create()
+        }
+        other => other,
+    }
 }
 
 impl FsBlobWriter {
@@ -166,6 +195,7 @@ impl BlobWriter for FsBlobWriter {
         let file = self.settle().await?;
         let rest = std::mem::take(&mut self.buf);
         let (dir, path) = (self.dir.clone(), self.path.clone());
+        let (dir_syncs, shard) = (self.dir_syncs.clone(), FsBlobStore::shard(&self.id));
         tokio::task::spawn_blocking(move || {
             let mut file = match file {
                 Some(f) => f,
@@ -174,8 +204,9 @@ impl BlobWriter for FsBlobWriter {
             file.write_all(&rest)?;
             file.sync_all()?;
             // The directory entry must be durable too, or a crash can lose
-            // the file even though its data was synced.
-            std::fs::File::open(&dir)?.sync_all()
+            // the file even though its data was synced; a directory fsync
+            // that another writer started after our file was created counts.
+            dir_syncs[shard].sync(&dir)
         })
         .await
         .map_err(join_error)??;
@@ -193,7 +224,8 @@ impl BlobStore for FsBlobStore {
     async fn create(&self) -> Result<Box<dyn BlobWriter>, StorageError> {
         let id = BlobId::random();
         let (dir, path) = (self.shard_dir(&id), self.path(&id));
-        Ok(Box::new(FsBlobWriter { id, path, dir, buf: Vec::new(), spare: None, in_flight: None }))
+        let dir_syncs = self.dir_syncs.clone();
+        Ok(Box::new(FsBlobWriter { id, path, dir, dir_syncs, buf: Vec::new(), spare: None, in_flight: None }))
     }
 
     async fn open(&self, id: &BlobId, offset: u64) -> Result<BlobReader, StorageError> {
@@ -293,6 +325,35 @@ mod tests {
         w.write(b"x").await.unwrap();
         w.abort().await;
         assert!(store.list_all().await.unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn concurrent_blobs_all_read_back_even_after_a_shard_directory_was_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(FsBlobStore::open(dir.path()).unwrap());
+        assert_eq!(std::fs::read_dir(dir.path().join("blobs")).unwrap().count(), 256);
+        std::fs::remove_dir(dir.path().join("blobs").join("00")).unwrap();
+        let tasks: Vec<_> = (0..64u32)
+            .map(|i| {
+                let store = store.clone();
+                tokio::spawn(async move {
+                    let mut w = store.create().await.unwrap();
+                    w.write(&i.to_le_bytes()).await.unwrap();
+                    (i, w.finish().await.unwrap())
+                })
+            })
+            .collect();
+        for t in tasks {
+            let (i, id) = t.await.unwrap();
+            let mut back = Vec::new();
+            store.open(&id, 0).await.unwrap().read_to_end(&mut back).await.unwrap();
+            assert_eq!(back, i.to_le_bytes());
+        }
+        // A blob whose shard directory is gone recreates it.
+        let id = BlobId("00".to_string() + &"0".repeat(30));
+        let path = store.path(&id);
+        create_file(&store.shard_dir(&id), &path).unwrap();
+        assert!(path.exists());
     }
 
     #[test]

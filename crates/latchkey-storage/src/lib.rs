@@ -12,6 +12,7 @@
 //! reclaimed by [`reclaim_orphans`] at start-up.
 
 mod blob;
+mod dir_sync;
 mod error;
 mod group_commit;
 mod model;
