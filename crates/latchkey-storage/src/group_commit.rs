@@ -84,11 +84,8 @@ impl GroupCommitter {
         let mut st = self.lock();
         let ran = Self::run_in_batch(&mut st, f);
         self.queued.fetch_sub(1, Ordering::SeqCst);
-        let (outcome, result) = match ran {
-            // The batch could not be joined; nothing of ours is pending.
-            Err(e) => return Err(e),
-            Ok(v) => v,
-        };
+        // An error here: the batch could not be joined; nothing of ours is pending.
+        let (outcome, result) = ran?;
         let lost = st.conn.is_autocommit() || st.open.as_ref().is_some_and(|b| b.doomed);
         if lost && st.open.is_some() {
             // SQLite rolled the whole transaction back (I/O error, disk
