@@ -330,6 +330,8 @@ def test_server_access_logs_are_delivered_to_the_target_bucket(server_factory):
     assert any(" REST.PUT.OBJECT hello.txt " in ln and f'"PUT /{source}/hello.txt HTTP/1.1" 200 ' in ln
                for ln in lines), lines
     assert any(" REST.GET.OBJECT hello.txt " in ln for ln in lines), lines
+    account = _client(srv, "sts", srv.access_key, srv.secret_key).get_caller_identity()["Account"]
+    assert all(ln.startswith(f"{account} {source} [") for ln in lines), lines  # the bucket owner first
     assert any(" NoSuchKey " in ln for ln in lines), lines
     key = objs[0]["Key"]
     assert key.startswith("access/") and len(key.split("/")[1]) == len("2026-11-23-11-00-00-") + 16
@@ -341,7 +343,7 @@ def test_server_access_logs_are_delivered_to_the_target_bucket(server_factory):
     with pytest.raises(ClientError) as e:
         s3.put_bucket_logging(Bucket=source, BucketLoggingStatus={
             "LoggingEnabled": {"TargetBucket": other, "TargetPrefix": ""}})
-    assert e.value.response["Error"]["Code"] == "InvalidArgument"
+    assert e.value.response["Error"]["Code"] == "InvalidTargetBucketForLogging"
 
 
 class _Collector(BaseHTTPRequestHandler):

@@ -121,7 +121,7 @@ fn open_index(dir: &Path) -> Result<Connection> {
     conn.busy_timeout(std::time::Duration::from_secs(10))?;
     // The index can be rebuilt from the segments: it needs no fsync per commit.
     conn.execute_batch(
-        "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA cache_size=-32768; PRAGMA wal_autocheckpoint=4000;",
+        "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA cache_size=-4096; PRAGMA wal_autocheckpoint=4000;",
     )?;
     conn.execute_batch(SCHEMA)?;
     Ok(conn)

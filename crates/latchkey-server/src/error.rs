@@ -79,6 +79,7 @@ error_codes! {
     AccessForbidden => FORBIDDEN, "CORSResponse: This CORS request is not allowed.";
     BadRequest => BAD_REQUEST, "Bad Request";
     NoSuchPublicAccessBlockConfiguration => NOT_FOUND, "The public access block configuration was not found";
+    InvalidTargetBucketForLogging => BAD_REQUEST, "The target bucket for logging does not exist, is not owned by you, or does not have the appropriate grants for the log-delivery group.";
     // IAM and STS (Query protocol) errors.
     NoSuchEntity => NOT_FOUND, "The request was rejected because it referenced a resource entity that does not exist.";
     EntityAlreadyExists => CONFLICT, "The request was rejected because it attempted to create a resource that already exists.";

@@ -1,8 +1,5 @@
 use clap::Parser;
 
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 use latchkey_server::admin_client;
 use latchkey_server::bootstrap::{self, RootKeyInput};
 use latchkey_server::config::{AccountCommand, Cli, Command, KeysCommand, RoleCommand};

@@ -19,6 +19,12 @@ impl Query {
     pub fn has(&self, name: &str) -> bool {
         self.0.iter().any(|(k, _)| k == name)
     }
+    /// Whether the query names anything beyond the operation hint some SDKs
+    /// add (`x-id`): a bucket-level PUT or DELETE with a sub-resource we do
+    /// not know must never be taken for CreateBucket or DeleteBucket.
+    pub fn names_a_subresource(&self) -> bool {
+        self.0.iter().any(|(k, _)| k != "x-id")
+    }
 }
 
 /// Where the bucket and key came from in the request.
@@ -352,10 +358,10 @@ pub fn route(method: &Method, target: Target, q: &Query, has_copy_source: bool) 
             Method::GET if q.has("policy") => Ok(GetBucketPolicy { bucket }),
             Method::DELETE if q.has("policy") => Ok(DeleteBucketPolicy { bucket }),
             Method::GET if q.has("policyStatus") => Ok(GetBucketPolicyStatus { bucket }),
-            Method::PUT if q.has("tagging") || q.has("versioning") || q.has("policyStatus") => Err(not_implemented()),
+            Method::PUT if q.names_a_subresource() => Err(not_implemented()),
             Method::PUT => Ok(CreateBucket { bucket }),
             Method::HEAD => Ok(HeadBucket { bucket }),
-            Method::DELETE if q.has("tagging") => Err(not_implemented()),
+            Method::DELETE if q.names_a_subresource() => Err(not_implemented()),
             Method::DELETE => Ok(DeleteBucket { bucket }),
             Method::GET if q.has("location") => Ok(GetBucketLocation { bucket }),
             Method::GET if q.has("versioning") => Ok(GetBucketVersioning { bucket }),
@@ -466,6 +472,15 @@ mod tests {
             r(Method::POST, "h", "/b/k", "uploadId=u").unwrap(),
             Endpoint::CompleteMultipartUpload { .. }
         ));
+        // Unknown bucket sub-resources are never CreateBucket or DeleteBucket.
+        for q in ["ownershipControls", "intelligentTiering", "anything=1"] {
+            assert!(r(Method::DELETE, "h", "/b", q).is_err(), "DELETE ?{q}");
+        }
+        for q in ["replication2", "anything=1"] {
+            assert!(r(Method::PUT, "h", "/b", q).is_err(), "PUT ?{q}");
+        }
+        assert!(matches!(r(Method::DELETE, "h", "/b", "x-id=DeleteBucket").unwrap(), Endpoint::DeleteBucket { .. }));
+        assert!(matches!(r(Method::PUT, "h", "/b", "").unwrap(), Endpoint::CreateBucket { .. }));
         assert!(matches!(r(Method::DELETE, "h", "/b/k", "uploadId=u").unwrap(), Endpoint::AbortMultipartUpload { .. }));
         assert!(matches!(r(Method::GET, "h", "/b/k", "uploadId=u").unwrap(), Endpoint::ListParts { .. }));
     }

@@ -129,7 +129,11 @@ fn format_record(record: &Record, e: &AuditEvent, x: &Exchange<'_>, seconds: f64
         status = x.status,
         error = dash(x.error.map(|(c, _)| c)),
         sent = if x.bytes_out > 0 { x.bytes_out.to_string() } else { "-".into() },
-        size = if x.bytes_in > 0 { x.bytes_in.to_string() } else { "-".into() },
+        // The object's size: what was sent for a read, what was received for a write.
+        size = match (e.key(), x.bytes_in.max(x.bytes_out)) {
+            (Some(_), n) if n > 0 => n.to_string(),
+            _ => "-".into(),
+        },
         total = millis,
         turnaround = millis,
         referer = "-",
@@ -249,16 +253,17 @@ pub async fn put(state: &Arc<AppState>, req: &mut S3Request, b: &Bucket) -> S3Re
             Some(tgt) if tgt.account_id == b.account_id => {}
             Some(_) => {
                 return Err(S3Error::msg(
-                    ErrorCode::InvalidArgument,
+                    ErrorCode::InvalidTargetBucketForLogging,
                     "The owner for the bucket to be logged and the target bucket must be the same.",
                 )
-                .with("ArgumentName", "TargetBucket")
-                .with("ArgumentValue", t.target_bucket.clone()))
+                .with("TargetBucket", t.target_bucket.clone()))
             }
             None => {
-                return Err(S3Error::msg(ErrorCode::InvalidArgument, "The target bucket for logging does not exist")
-                    .with("ArgumentName", "TargetBucket")
-                    .with("ArgumentValue", t.target_bucket.clone()))
+                return Err(S3Error::msg(
+                    ErrorCode::InvalidTargetBucketForLogging,
+                    "The target bucket for logging does not exist",
+                )
+                .with("TargetBucket", t.target_bucket.clone()))
             }
         }
     }

@@ -53,6 +53,14 @@ pub async fn handle(state: &Arc<AppState>, mut req: S3Request) -> S3Result<HttpR
             Some(load_bucket(state, &name).await?)
         }
     };
+    if let Some(b) = &bucket {
+        // The audit event names the bucket's owner, as CloudTrail does.
+        crate::audit::note(|r| {
+            for res in r.resources.iter_mut().filter(|res| res.kind == "AWS::S3::Bucket") {
+                res.account_id = Some(b.account_id.clone());
+            }
+        });
+    }
     // Bucket-policy operations belong to the bucket owner's account: other
     // accounts get 405, and the owner's root is never locked out by its own
     // policy (PutBucketPolicy / GetBucketPolicy / DeleteBucketPolicy).
