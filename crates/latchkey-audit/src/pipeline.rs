@@ -16,10 +16,11 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 /// Somewhere besides the log that events go. Called on the writer thread
-/// with each batch; must not block for long (a slow destination should queue
-/// on its own and count what it drops).
+/// with each batch of events, each one JSON object (no newline); must not
+/// block for long (a slow destination should queue on its own and count what
+/// it drops).
 pub trait Sink: Send {
-    fn deliver(&mut self, batch: &[AuditEvent]);
+    fn deliver(&mut self, batch: &[Vec<u8>]);
 }
 
 /// Writes each event as one JSON line on standard output (for container log
@@ -27,13 +28,12 @@ pub trait Sink: Send {
 pub struct StdoutSink;
 
 impl Sink for StdoutSink {
-    fn deliver(&mut self, batch: &[AuditEvent]) {
+    fn deliver(&mut self, batch: &[Vec<u8>]) {
         use std::io::Write;
         let mut out = std::io::stdout().lock();
-        for e in batch {
-            if let Ok(line) = serde_json::to_string(e) {
-                let _ = writeln!(out, "{line}");
-            }
+        for line in batch {
+            let _ = out.write_all(line);
+            let _ = out.write_all(b"\n");
         }
         let _ = out.flush();
     }
@@ -73,7 +73,9 @@ pub struct Auditor {
 const INDEX_INTERVAL: Duration = Duration::from_millis(200);
 
 enum Message {
-    Event(Box<AuditEvent>),
+    /// One event, serialized by the thread that submitted it (the writer
+    /// then frees one buffer, not the event's many strings).
+    Event(Vec<u8>),
     /// Reply once everything before it is appended and synced.
     Flush(SyncSender<()>),
 }
@@ -81,8 +83,9 @@ enum Message {
 /// Events appended per batch at most.
 const BATCH: usize = 2048;
 
-/// How long the writer lets a busy queue fill before writing.
-const GATHER: Duration = Duration::from_millis(5);
+/// How long the writer lets the queue fill before writing (at most this
+/// much is added to an event's way to the log).
+const GATHER: Duration = Duration::from_millis(10);
 
 fn unix_now() -> i64 {
     time::OffsetDateTime::now_utc().unix_timestamp()
@@ -120,7 +123,12 @@ impl Auditor {
     pub fn submit(&self, event: AuditEvent) {
         let Some(tx) = &self.tx else { return };
         self.stats.submitted.fetch_add(1, Ordering::Relaxed);
-        match tx.try_send(Message::Event(Box::new(event))) {
+        let Ok(line) = serde_json::to_vec(&event) else {
+            self.stats.write_errors.fetch_add(1, Ordering::Relaxed);
+            return;
+        };
+        drop(event);
+        match tx.try_send(Message::Event(line)) {
             Ok(()) => {}
             Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => {
                 let n = self.stats.dropped.fetch_add(1, Ordering::Relaxed) + 1;
@@ -176,7 +184,7 @@ fn write_loop(
     sync_interval: Duration,
     mut sinks: Vec<Box<dyn Sink>>,
 ) {
-    let mut batch: Vec<AuditEvent> = Vec::with_capacity(BATCH);
+    let mut batch: Vec<Vec<u8>> = Vec::with_capacity(BATCH);
     let mut waiting: Vec<SyncSender<()>> = Vec::new();
     let mut last_sync = Instant::now();
     let mut reported_drops = 0u64;
@@ -186,33 +194,34 @@ fn write_loop(
             Err(RecvTimeoutError::Timeout) => None,
             Err(RecvTimeoutError::Disconnected) => break,
         };
-        let take = |m: Message, batch: &mut Vec<AuditEvent>, waiting: &mut Vec<SyncSender<()>>| match m {
-            Message::Event(e) => batch.push(*e),
+        let take = |m: Message, batch: &mut Vec<Vec<u8>>, waiting: &mut Vec<SyncSender<()>>| match m {
+            Message::Event(e) => batch.push(e),
             Message::Flush(done) => waiting.push(done),
         };
         if let Some(m) = first {
             take(m, &mut batch, &mut waiting);
-            // Under load, gather for a moment: one write (and one wake-up)
-            // per batch instead of per event; a flush is not kept waiting.
-            let mut gathered = false;
+            // Gather for a moment before writing: one write per batch, and
+            // submitters rarely have to wake this thread (a wake-up is a
+            // system call on the request's thread). A flush is not kept waiting.
+            if waiting.is_empty() {
+                std::thread::sleep(GATHER);
+            }
             while batch.len() < BATCH {
                 match rx.try_recv() {
                     Ok(m) => take(m, &mut batch, &mut waiting),
-                    Err(_) if !gathered && waiting.is_empty() && batch.len() > 1 => {
-                        gathered = true;
-                        std::thread::sleep(GATHER);
-                    }
                     Err(_) => break,
                 }
             }
         }
         let dropped = stats.dropped.load(Ordering::Relaxed);
         if dropped > reported_drops && !batch.is_empty() {
-            batch.push(dropped_event(dropped - reported_drops));
+            if let Ok(line) = serde_json::to_vec(&dropped_event(dropped - reported_drops)) {
+                batch.push(line);
+            }
             reported_drops = dropped;
         }
         if !batch.is_empty() {
-            match writer.append(&batch, unix_now()) {
+            match writer.append_lines(&batch, unix_now()) {
                 Ok(()) => {
                     stats.written.fetch_add(batch.len() as u64, Ordering::Relaxed);
                 }
@@ -267,7 +276,7 @@ mod tests {
     fn submitted_events_reach_the_log_and_sinks() {
         struct Count(Arc<AtomicU64>);
         impl Sink for Count {
-            fn deliver(&mut self, batch: &[AuditEvent]) {
+            fn deliver(&mut self, batch: &[Vec<u8>]) {
                 self.0.fetch_add(batch.len() as u64, Ordering::Relaxed);
             }
         }
@@ -300,7 +309,7 @@ mod tests {
     fn a_full_queue_drops_and_counts_without_blocking() {
         struct Slow;
         impl Sink for Slow {
-            fn deliver(&mut self, _: &[AuditEvent]) {
+            fn deliver(&mut self, _: &[Vec<u8>]) {
                 std::thread::sleep(Duration::from_millis(200));
             }
         }

@@ -164,15 +164,21 @@ impl AuditWriter {
     /// Appends events to the current segment. `now` is unix seconds, for
     /// rotation by age.
     pub fn append(&mut self, events: &[AuditEvent], now: i64) -> Result<()> {
-        if events.is_empty() {
+        let lines = events.iter().map(serde_json::to_vec).collect::<std::result::Result<Vec<_>, _>>()?;
+        self.append_lines(&lines, now)
+    }
+
+    /// Appends events already serialized (one JSON object each, no newline).
+    pub fn append_lines(&mut self, lines: &[Vec<u8>], now: i64) -> Result<()> {
+        if lines.is_empty() {
             return Ok(());
         }
         if self.size >= self.rotation.max_bytes || now - self.segment_created >= self.rotation.max_age {
             self.rotate(now)?;
         }
-        let mut buf = Vec::with_capacity(events.len() * 1024);
-        for e in events {
-            serde_json::to_writer(&mut buf, e)?;
+        let mut buf = Vec::with_capacity(lines.iter().map(|l| l.len() + 1).sum());
+        for l in lines {
+            buf.extend_from_slice(l);
             buf.push(b'\n');
         }
         self.file.write_all(&buf)?;

@@ -6,7 +6,7 @@ use crate::audit::{Exchange, Record};
 use crate::metrics::Metrics;
 use anyhow::Context;
 use clap::builder::BoolishValueParser;
-use latchkey_audit::{AuditEvent, AuditReader, Auditor, AuditorConfig, Rotation, Sink};
+use latchkey_audit::{AuditReader, Auditor, AuditorConfig, Rotation, Sink};
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
@@ -265,12 +265,11 @@ fn webhook_client() -> WebhookClient {
 }
 
 impl Sink for WebhookSink {
-    fn deliver(&mut self, batch: &[AuditEvent]) {
-        let mut body = Vec::with_capacity(batch.len() * 1024);
-        for e in batch {
-            if serde_json::to_writer(&mut body, e).is_ok() {
-                body.push(b'\n');
-            }
+    fn deliver(&mut self, batch: &[Vec<u8>]) {
+        let mut body = Vec::with_capacity(batch.iter().map(|l| l.len() + 1).sum());
+        for line in batch {
+            body.extend_from_slice(line);
+            body.push(b'\n');
         }
         if self.tx.try_send(body).is_err() {
             if let Some(s) = self.stats.lock().unwrap_or_else(|e| e.into_inner()).as_ref() {
