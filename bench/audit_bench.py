@@ -149,7 +149,7 @@ def main() -> None:
         f"## `latchkey audit` over {q['events']:,} events",
         "",
         f"Log: {q['log_bytes'] / 1e9:.2f} GB (segments + index). Appending the events: {q['append_seconds']:.1f} s "
-        f"({q['append_seconds'] / q['events'] * 1e6:.1f} µs each, the writer thread's cost). Indexing them all on the "
+        f"({q['append_seconds'] / q['events'] * 1e6:.1f} µs each to serialize and append). Indexing them all on the "
         f"first query: {q['first_index_seconds']:.1f} s (done in the background by the server as it runs, at the "
         "lowest CPU priority).",
         "",
