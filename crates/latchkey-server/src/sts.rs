@@ -359,8 +359,7 @@ async fn assume_role(state: &Arc<AppState>, req: &StsRequest<'_>) -> S3Result<Ht
     }
 
     // The trust policy is the role's resource policy for sts:AssumeRole.
-    let trust = state.policy_cache.get(&role.trust_policy, latchkey_policy::PolicyKind::Trust)?;
-    let mut keys: Vec<(String, Vec<String>)> = vec![("sts:RoleSessionName".into(), vec![session_name.clone()])];
+    let mut keys: Vec<(String, Vec<String>)> = Vec::new();
     if mfa_at.is_some() {
         keys.push(("aws:MultiFactorAuthPresent".into(), vec!["true".into()]));
         keys.push(("aws:MultiFactorAuthAge".into(), vec!["0".into()]));
@@ -368,31 +367,22 @@ async fn assume_role(state: &Arc<AppState>, req: &StsRequest<'_>) -> S3Result<Ht
     if let Some(e) = &external_id {
         keys.push(("sts:ExternalId".into(), vec![e.clone()]));
     }
-    if let Some(si) = &source_identity {
-        keys.push(("sts:SourceIdentity".into(), vec![si.clone()]));
-    }
-    for (k, v) in &tags {
-        keys.push((format!("aws:RequestTag/{k}"), vec![v.clone()]));
-    }
-    if !tags.is_empty() {
-        keys.push(("aws:TagKeys".into(), tags.iter().map(|(k, _)| k.clone()).collect()));
-    }
-    if !transitive.is_empty() {
-        keys.push(("sts:TransitiveTagKeys".into(), transitive.clone()));
-    }
-    let check = |action: &str| -> S3Result<()> {
-        let mut access = AccessRequest::new(action, &role_arn, Some(&role_account));
-        access.keys = keys.clone();
-        access.resource_policy = Some((role_arn.clone(), trust.clone()));
-        authorize(req.gate, &access)
-    };
-    check("sts:AssumeRole")?;
-    if !tags.is_empty() {
-        check("sts:TagSession")?;
-    }
-    if source_identity.is_some() && parent.and_then(|s| s.source_identity.as_ref()).is_none() {
-        check("sts:SetSourceIdentity")?;
-    }
+    check_trust(
+        state,
+        req.gate,
+        TrustRequest {
+            action: "sts:AssumeRole",
+            role: &role,
+            role_arn: &role_arn,
+            role_account: &role_account,
+            session_name: &session_name,
+            keys,
+            tags: &tags,
+            transitive_tag_keys: &transitive,
+            source_identity: source_identity.as_deref(),
+            sets_source_identity: source_identity.is_some() && parent.and_then(|s| s.source_identity.as_ref()).is_none(),
+        },
+    )?;
 
     let max = if chained { CHAINED_MAX } else { role.max_session_duration as i64 };
     let secs = duration(p, 900, max, 3600, if chained { Cap::Chained } else { Cap::Role })?;
@@ -531,6 +521,59 @@ async fn get_access_key_info(state: &Arc<AppState>, req: &StsRequest<'_>) -> S3R
     let mut x = QueryXml::new("GetAccessKeyInfo", STS_NS);
     x.w().elem("Account", account);
     Ok(x.finish(req.request_id))
+}
+
+/// A role session being asked of the role's trust policy.
+pub(crate) struct TrustRequest<'a> {
+    /// `sts:AssumeRole`, `sts:AssumeRoleWithWebIdentity`, ...
+    pub action: &'a str,
+    pub role: &'a Role,
+    pub role_arn: &'a str,
+    pub role_account: &'a str,
+    pub session_name: &'a str,
+    /// Condition keys particular to the caller (ExternalId, MFA, the identity provider's).
+    pub keys: Vec<(String, Vec<String>)>,
+    pub tags: &'a [(String, String)],
+    /// The transitive tag keys this request names.
+    pub transitive_tag_keys: &'a [String],
+    pub source_identity: Option<&'a str>,
+    /// Whether this request sets the source identity (rather than carrying a parent session's on).
+    pub sets_source_identity: bool,
+}
+
+/// Asks the role's trust policy, through the gate, for the action and then,
+/// as AWS does, for `sts:TagSession` when session tags are passed and
+/// `sts:SetSourceIdentity` when a source identity is set.
+pub(crate) fn check_trust(state: &AppState, caller: &Caller, t: TrustRequest<'_>) -> S3Result<()> {
+    let trust = state.policy_cache.get(&t.role.trust_policy, latchkey_policy::PolicyKind::Trust)?;
+    let mut keys = t.keys;
+    keys.push(("sts:RoleSessionName".into(), vec![t.session_name.to_string()]));
+    if let Some(si) = t.source_identity {
+        keys.push(("sts:SourceIdentity".into(), vec![si.to_string()]));
+    }
+    for (k, v) in t.tags {
+        keys.push((format!("aws:RequestTag/{k}"), vec![v.clone()]));
+    }
+    if !t.tags.is_empty() {
+        keys.push(("aws:TagKeys".into(), t.tags.iter().map(|(k, _)| k.clone()).collect()));
+    }
+    if !t.transitive_tag_keys.is_empty() {
+        keys.push(("sts:TransitiveTagKeys".into(), t.transitive_tag_keys.to_vec()));
+    }
+    let check = |action: &str| -> S3Result<()> {
+        let mut access = AccessRequest::new(action, t.role_arn, Some(t.role_account));
+        access.keys = keys.clone();
+        access.resource_policy = Some((t.role_arn.to_string(), trust.clone()));
+        authorize(caller, &access)
+    };
+    check(t.action)?;
+    if !t.tags.is_empty() {
+        check("sts:TagSession")?;
+    }
+    if t.sets_source_identity {
+        check("sts:SetSourceIdentity")?;
+    }
+    Ok(())
 }
 
 /// A role session about to be issued, however the caller proved who it is

@@ -20,7 +20,7 @@ mod settings;
 
 pub use settings::{LdapOptions, LdapSettings, Secret};
 
-use crate::authz::{authorize, AccessRequest, Caller};
+use crate::authz::Caller;
 use crate::error::{ErrorCode, S3Error, S3Result};
 use crate::iam::query::QueryXml;
 use crate::response::HttpResponse;
@@ -110,26 +110,23 @@ pub async fn assume_role_with_ldap_identity(
 
     let federation_keys = federation_keys(username, &identity);
     let tags = identity.tags.clone();
-    let mut keys = federation_keys.clone();
-    keys.push(("sts:RoleSessionName".into(), vec![session_name.clone()]));
-    for (k, v) in &tags {
-        keys.push((format!("aws:RequestTag/{k}"), vec![v.clone()]));
-    }
-    if !tags.is_empty() {
-        keys.push(("aws:TagKeys".into(), tags.iter().map(|(k, _)| k.clone()).collect()));
-    }
     let caller = Caller::external(state, latchkey_policy::Principal::web_identity(LDAP_PROVIDER), &req.facts);
-    let trust = state.policy_cache.get(&role.trust_policy, latchkey_policy::PolicyKind::Trust)?;
-    let check = |action: &str| -> S3Result<()> {
-        let mut access = AccessRequest::new(action, &role_arn, Some(&role_account));
-        access.keys = keys.clone();
-        access.resource_policy = Some((role_arn.clone(), trust.clone()));
-        authorize(&caller, &access)
-    };
-    check(ACTION)?;
-    if !tags.is_empty() {
-        check("sts:TagSession")?;
-    }
+    sts::check_trust(
+        state,
+        &caller,
+        sts::TrustRequest {
+            action: ACTION,
+            role: &role,
+            role_arn: &role_arn,
+            role_account: &role_account,
+            session_name: &session_name,
+            keys: federation_keys.clone(),
+            tags: &tags,
+            transitive_tag_keys: &[],
+            source_identity: None,
+            sets_source_identity: false,
+        },
+    )?;
 
     let secs = sts::duration(p, 900, role.max_session_duration as i64, 3600, Cap::Role)?;
     let issued = sts::issue_role_session(

@@ -4,7 +4,7 @@
 
 use super::jwks::{self, IdpUnreachable};
 use super::jwt::{self, TokenError, WebIdentity};
-use crate::authz::{authorize, AccessRequest, Caller};
+use crate::authz::Caller;
 use crate::error::{ErrorCode, S3Error, S3Result};
 use crate::iam::oidc_providers::{find_by_issuer, OidcProvider};
 use crate::iam::query::QueryXml;
@@ -117,36 +117,25 @@ pub async fn assume_role_with_web_identity(
     // The role's trust policy decides, as for AssumeRole. A missing role is
     // indistinguishable from one that does not trust the provider.
     let (role_account, role) = sts::load_role(state, &role_arn).await?.ok_or_else(not_authorized)?;
-    let trust_policy = state.policy_cache.get(&role.trust_policy, latchkey_policy::PolicyKind::Trust)?;
     let caller = Caller::external(state, latchkey_policy::Principal::web_identity(&provider_arn), &req.facts);
     let federation_keys = identity_keys(&provider, &provider_arn, &identity);
-    let mut keys = federation_keys.clone();
-    keys.push(("sts:RoleSessionName".into(), vec![session_name.clone()]));
-    for (k, v) in &identity.tags {
-        keys.push((format!("aws:RequestTag/{k}"), vec![v.clone()]));
-    }
-    if !identity.tags.is_empty() {
-        keys.push(("aws:TagKeys".into(), identity.tags.iter().map(|(k, _)| k.clone()).collect()));
-    }
-    if !identity.transitive_tag_keys.is_empty() {
-        keys.push(("sts:TransitiveTagKeys".into(), identity.transitive_tag_keys.clone()));
-    }
-    if let Some(si) = &identity.source_identity {
-        keys.push(("sts:SourceIdentity".into(), vec![si.clone()]));
-    }
-    let check = |action: &str| -> S3Result<()> {
-        let mut access = AccessRequest::new(action, &role_arn, Some(&role_account));
-        access.keys = keys.clone();
-        access.resource_policy = Some((role_arn.clone(), trust_policy.clone()));
-        authorize(&caller, &access).map_err(|e| if e.code == ErrorCode::AccessDenied { not_authorized() } else { e })
-    };
-    check("sts:AssumeRoleWithWebIdentity")?;
-    if !identity.tags.is_empty() {
-        check("sts:TagSession")?;
-    }
-    if identity.source_identity.is_some() {
-        check("sts:SetSourceIdentity")?;
-    }
+    sts::check_trust(
+        state,
+        &caller,
+        sts::TrustRequest {
+            action: "sts:AssumeRoleWithWebIdentity",
+            role: &role,
+            role_arn: &role_arn,
+            role_account: &role_account,
+            session_name: &session_name,
+            keys: federation_keys.clone(),
+            tags: &identity.tags,
+            transitive_tag_keys: &identity.transitive_tag_keys,
+            source_identity: identity.source_identity.as_deref(),
+            sets_source_identity: identity.source_identity.is_some(),
+        },
+    )
+    .map_err(|e| if e.code == ErrorCode::AccessDenied { not_authorized() } else { e })?;
 
     let secs = sts::duration(p, 900, role.max_session_duration as i64, 3600, sts::Cap::Role)?;
     let issued = sts::issue_role_session(
@@ -198,7 +187,7 @@ mod tests {
         let caller = Caller::for_simulation(principal, vec![(id, policy)], None, keys);
         let allowed = |key: &str| {
             let resource = format!("arn:aws:s3:::b/{key}");
-            crate::authz::decide(&caller, &AccessRequest::new("s3:GetObject", &resource, Some("123456789012")))
+            crate::authz::decide(&caller, &crate::authz::AccessRequest::new("s3:GetObject", &resource, Some("123456789012")))
                 .0
                 .allowed
         };

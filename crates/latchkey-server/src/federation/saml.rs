@@ -6,15 +6,15 @@
 //! the assertion's `saml:*` keys; each assertion is accepted once.
 
 use super::saml_claims::{condition_keys, grants_role, name_qualifier, requested_session, subject_type};
-use crate::authz::{authorize, AccessRequest, Caller};
+use crate::authz::Caller;
 use crate::error::{ErrorCode, S3Error, S3Result};
 use crate::iam::query::QueryXml;
 use crate::iam::saml_providers;
 use crate::response::HttpResponse;
 use crate::state::AppState;
 use crate::sts::{
-    duration, field_error, issue_role_session, load_role, session_policy_params, Cap, RoleSession, UnsignedStsRequest,
-    STS_NS,
+    check_trust, duration, field_error, issue_role_session, load_role, session_policy_params, Cap, RoleSession,
+    TrustRequest, UnsignedStsRequest, STS_NS,
 };
 use latchkey_saml::{verify_response, Expectations, IdpMetadata, RejectionKind, VerifiedAssertion};
 use latchkey_storage::IamKind;
@@ -114,34 +114,23 @@ pub async fn assume_role_with_saml(state: &Arc<AppState>, req: &UnsignedStsReque
     let saml_keys = condition_keys(&assertion, &provider_account, &provider_name);
     let mut keys = saml_keys.clone();
     keys.push(("aws:FederatedProvider".into(), vec![provider_arn.clone()]));
-    keys.push(("sts:RoleSessionName".into(), vec![session.name.clone()]));
-    for (k, v) in &session.tags {
-        keys.push((format!("aws:RequestTag/{k}"), vec![v.clone()]));
-    }
-    if !session.tags.is_empty() {
-        keys.push(("aws:TagKeys".into(), session.tags.iter().map(|(k, _)| k.clone()).collect()));
-    }
-    if !session.transitive_tag_keys.is_empty() {
-        keys.push(("sts:TransitiveTagKeys".into(), session.transitive_tag_keys.clone()));
-    }
-    if let Some(si) = &session.source_identity {
-        keys.push(("sts:SourceIdentity".into(), vec![si.clone()]));
-    }
     let caller = Caller::external(state, latchkey_policy::Principal::web_identity(&provider_arn), &req.facts);
-    let trust = state.policy_cache.get(&role.trust_policy, latchkey_policy::PolicyKind::Trust)?;
-    let check = |action: &str| -> S3Result<()> {
-        let mut access = AccessRequest::new(action, &role_arn, Some(&role_account));
-        access.keys = keys.clone();
-        access.resource_policy = Some((role_arn.clone(), trust.clone()));
-        authorize(&caller, &access)
-    };
-    check("sts:AssumeRoleWithSAML")?;
-    if !session.tags.is_empty() {
-        check("sts:TagSession")?;
-    }
-    if session.source_identity.is_some() {
-        check("sts:SetSourceIdentity")?;
-    }
+    check_trust(
+        state,
+        &caller,
+        TrustRequest {
+            action: "sts:AssumeRoleWithSAML",
+            role: &role,
+            role_arn: &role_arn,
+            role_account: &role_account,
+            session_name: &session.name,
+            keys,
+            tags: &session.tags,
+            transitive_tag_keys: &session.transitive_tag_keys,
+            source_identity: session.source_identity.as_deref(),
+            sets_source_identity: session.source_identity.is_some(),
+        },
+    )?;
 
     let mut secs = duration(p, 900, role.max_session_duration as i64, 3600, Cap::Role)?;
     if let Some(cap) = session.duration {
