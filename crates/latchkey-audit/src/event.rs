@@ -232,9 +232,11 @@ impl AuditEvent {
     }
 
     pub fn source_identity(&self) -> Option<&str> {
-        self.user_identity.session_context.as_ref().and_then(|c| c.source_identity.as_deref()).or_else(|| {
-            self.request_parameters.as_ref()?.get("sourceIdentity")?.as_str()
-        })
+        self.user_identity
+            .session_context
+            .as_ref()
+            .and_then(|c| c.source_identity.as_deref())
+            .or_else(|| self.request_parameters.as_ref()?.get("sourceIdentity")?.as_str())
     }
 
     pub fn bucket(&self) -> Option<&str> {

@@ -155,10 +155,7 @@ mod tests {
                 kind: "AssumedRole".into(),
                 arn: Some("arn:aws:sts::111122223333:assumed-role/r/parent \"quoted\"".into()),
                 access_key_id: Some("ASIAPARENT".into()),
-                session_context: Some(SessionContext {
-                    source_identity: Some("badge-7".into()),
-                    ..Default::default()
-                }),
+                session_context: Some(SessionContext { source_identity: Some("badge-7".into()), ..Default::default() }),
                 ..Default::default()
             },
             request_parameters: Some(serde_json::json!({"roleSessionName": "child", "Host": "h", "n": "1"})),

@@ -12,7 +12,9 @@ mod index_view;
 pub mod pipeline;
 pub mod store;
 
-pub use event::{AuditEvent, Authorization, DecidingStatement, Resource, SessionAttributes, SessionContext,
-    SessionIssuer, UserIdentity};
-pub use pipeline::{Auditor, AuditorConfig, AuditStats, Sink};
+pub use event::{
+    AuditEvent, Authorization, DecidingStatement, Resource, SessionAttributes, SessionContext, SessionIssuer,
+    UserIdentity,
+};
+pub use pipeline::{AuditStats, Auditor, AuditorConfig, Sink};
 pub use store::{AuditError, AuditReader, AuditWriter, Indexer, Query, Rotation};

@@ -158,7 +158,15 @@ impl AuditWriter {
             file.sync_data()?;
         }
         let created = first_event_time(&file)?.map(|ms| ms / 1000).unwrap_or(now);
-        Ok(AuditWriter { dir: dir.to_path_buf(), rotation, segment, segment_created: created, file, size: complete, unsynced: false })
+        Ok(AuditWriter {
+            dir: dir.to_path_buf(),
+            rotation,
+            segment,
+            segment_created: created,
+            file,
+            size: complete,
+            unsynced: false,
+        })
     }
 
     /// Appends events to the current segment. `now` is unix seconds, for
@@ -329,10 +337,8 @@ impl Indexer {
         }
         let tx = self.index.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         // Re-read under the write lock: another indexer may have just done it.
-        let from: i64 = tx
-            .query_row("SELECT indexed_to FROM segments WHERE id = ?1", [id], |r| r.get(0))
-            .optional()?
-            .unwrap_or(0);
+        let from: i64 =
+            tx.query_row("SELECT indexed_to FROM segments WHERE id = ?1", [id], |r| r.get(0)).optional()?.unwrap_or(0);
         // Read a chunk, then take its complete lines; a line the writer is
         // still writing is left for next time.
         let want = (len - from as u64).min(INDEX_CHUNK) as usize;
@@ -376,7 +382,6 @@ impl Indexer {
         tx.commit()?;
         Ok((events.len(), offset < len && offset > from as u64))
     }
-
 }
 
 /// Skips a line too long to index in one chunk (events are far smaller;
@@ -481,7 +486,13 @@ fn record_usage(tx: &rusqlite::Transaction<'_>, events: &[&IndexView<'_>]) -> Re
         // Only requests whose signature was verified count as uses of a key.
         let authenticated = !matches!(
             e.error_code.as_deref(),
-            Some("InvalidAccessKeyId" | "SignatureDoesNotMatch" | "InvalidClientTokenId" | "InvalidToken" | "ExpiredToken")
+            Some(
+                "InvalidAccessKeyId"
+                    | "SignatureDoesNotMatch"
+                    | "InvalidClientTokenId"
+                    | "InvalidToken"
+                    | "ExpiredToken"
+            )
         );
         if let (Some(k), true) = (e.user_identity.access_key_id.as_deref(), authenticated) {
             if !k.is_empty() {
@@ -584,7 +595,9 @@ impl AuditReader {
                     " AND caller IN (SELECT id FROM callers WHERE principal LIKE ? ESCAPE '\\')",
                     V::Text(like_prefix(prefix)),
                 ),
-                None => arg(&mut sql, " AND caller IN (SELECT id FROM callers WHERE principal = ?)", V::Text(p.clone())),
+                None => {
+                    arg(&mut sql, " AND caller IN (SELECT id FROM callers WHERE principal = ?)", V::Text(p.clone()))
+                }
             }
         }
         if let Some(k) = &q.access_key {
@@ -640,7 +653,8 @@ impl AuditReader {
     /// When (unix ms), with which service and in which region a key was last used.
     pub fn key_last_used(&self, access_key: &str) -> Result<Option<(i64, String, String)>> {
         Ok(self
-            .indexer.index
+            .indexer
+            .index
             .query_row("SELECT time_ms, service, region FROM key_last_used WHERE access_key = ?1", [access_key], |r| {
                 Ok((r.get(0)?, r.get(1)?, r.get(2)?))
             })
@@ -650,7 +664,8 @@ impl AuditReader {
     /// When (unix ms) and in which region a role was last used.
     pub fn role_last_used(&self, role_arn: &str) -> Result<Option<(i64, String)>> {
         Ok(self
-            .indexer.index
+            .indexer
+            .index
             .query_row("SELECT time_ms, region FROM role_last_used WHERE role_arn = ?1", [role_arn], |r| {
                 Ok((r.get(0)?, r.get(1)?))
             })
@@ -703,8 +718,11 @@ mod tests {
         w.append(&[event("GetObject", ALICE, "ASIAALICE", "2026-11-23T10:00:00Z")], 0).unwrap();
         let mut denied = event("PutObject", ALICE, "ASIAALICE", "2026-11-23T10:00:01Z");
         denied.error_code = Some("AccessDenied".into());
-        w.append(&[denied, event("GetObject", "arn:aws:iam::111122223333:user/bob", "AKIABOB", "2026-11-23T10:00:02Z")], 0)
-            .unwrap();
+        w.append(
+            &[denied, event("GetObject", "arn:aws:iam::111122223333:user/bob", "AKIABOB", "2026-11-23T10:00:02Z")],
+            0,
+        )
+        .unwrap();
         let mut r = AuditReader::open(dir.path()).unwrap();
         r.refresh().unwrap();
         let by_session = r.query(&Query { session: Some("alice".into()), ..Default::default() }).unwrap();
@@ -716,7 +734,8 @@ mod tests {
         assert_eq!(bob.len(), 1);
         let prefix = r.query(&Query { principal: Some("arn:aws:sts::111122223333:*".into()), ..Default::default() });
         assert_eq!(prefix.unwrap().len(), 2);
-        let objects = r.query(&Query { bucket: Some("b".into()), key_prefix: Some("docs/".into()), ..Default::default() });
+        let objects =
+            r.query(&Query { bucket: Some("b".into()), key_prefix: Some("docs/".into()), ..Default::default() });
         assert_eq!(objects.unwrap().len(), 3);
         let later = r.query(&Query { from_ms: Some(1_795_428_001_000), ..Default::default() }).unwrap();
         assert_eq!(later.len(), 2);

@@ -112,7 +112,11 @@ pub fn run(args: AuditArgs) -> anyhow::Result<()> {
         let events = reader.query(&q)?;
         let mut out = stdout.lock();
         if table && !header_done && (!events.is_empty() || !args.follow) {
-            writeln!(out, "{:<20}  {:<26}  {:<5}  {:<58}  {:<20}  {:<34}  WHY", "TIME", "EVENT", "DEC", "PRINCIPAL", "ACCESS KEY", "RESOURCE")?;
+            writeln!(
+                out,
+                "{:<20}  {:<26}  {:<5}  {:<58}  {:<20}  {:<34}  WHY",
+                "TIME", "EVENT", "DEC", "PRINCIPAL", "ACCESS KEY", "RESOURCE"
+            )?;
             header_done = true;
         }
         for (id, e) in &events {

@@ -122,7 +122,11 @@ impl Caller {
                 for (k, v) in &id.tags {
                     keys.set(&format!("aws:PrincipalTag/{k}"), v.clone());
                 }
-                (policy::Principal::user(&account, &id.path, &id.name, &id.unique_id), id.policies.clone(), id.boundary.clone())
+                (
+                    policy::Principal::user(&account, &id.path, &id.name, &id.unique_id),
+                    id.policies.clone(),
+                    id.boundary.clone(),
+                )
             }
             PrincipalKind::AssumedRole { role, session } => {
                 let id = load_identity(state, &account, Entity::Role(role.clone())).await?;
@@ -147,7 +151,11 @@ impl Caller {
                     Some(u) => {
                         let id = load_identity(state, &account, Entity::User(u)).await?;
                         let parent_arn = crate::iam::entities::arn(&account, "user", &id.path, &id.name);
-                        (policy::Principal::federated_user(&account, name, &parent_arn), id.policies.clone(), id.boundary.clone())
+                        (
+                            policy::Principal::federated_user(&account, name, &parent_arn),
+                            id.policies.clone(),
+                            id.boundary.clone(),
+                        )
                     }
                     None => {
                         let root_arn = format!("arn:aws:iam::{account}:root");

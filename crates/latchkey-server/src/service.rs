@@ -54,43 +54,45 @@ where
         query_protocol && request_headers.contains_key("origin") && !request_headers.contains_key("authorization");
     let mut error: Option<(&'static str, String)> = None;
     let (mut resp, record) = crate::audit::scope(async {
-    let resp = match (&method, path.as_str()) {
-        (&Method::GET | &Method::HEAD, "/health/live" | "/health/ready") => {
-            let mut r = response::status(StatusCode::OK);
-            *r.body_mut() = response::full("ok\n");
-            r
-        }
-        (&Method::GET, "/metrics") => metrics_response(&state, metrics_auth.as_deref()),
-        (&Method::OPTIONS, "/") if cors_bucket.is_none() && crate::federation::cors::is_preflight(&request_headers) => {
-            crate::federation::cors::preflight(&request_headers)
-        }
-        // Preflight requests carry no credentials; the bucket's CORS rules answer.
-        (&Method::OPTIONS, _) if cors_bucket.is_some() => {
-            let bucket = cors_bucket.clone().unwrap_or_default();
-            match crate::s3::cors::preflight(&state, &bucket, &request_headers).await {
-                Ok(r) => r,
-                Err(e) => response::error(&e, &path, &id, false),
-            }
-        }
-        _ => match dispatch(&state, req, &id).await {
-            Ok(r) => r,
-            Err(e) => {
-                error = Some((e.code.as_str(), e.message.to_string()));
-                let mut r = if query_protocol {
-                    crate::iam::query::error_response(&e, crate::iam::entities::IAM_NS, &id)
-                } else {
-                    response::error(&e, &path, &id, method == Method::HEAD)
-                };
-                // The body may be unread; closing is the only way to stay in
-                // step with the client on this connection.
-                if has_body {
-                    set_header(&mut r, "connection", "close");
-                }
+        let resp = match (&method, path.as_str()) {
+            (&Method::GET | &Method::HEAD, "/health/live" | "/health/ready") => {
+                let mut r = response::status(StatusCode::OK);
+                *r.body_mut() = response::full("ok\n");
                 r
             }
-        },
-    };
-    resp
+            (&Method::GET, "/metrics") => metrics_response(&state, metrics_auth.as_deref()),
+            (&Method::OPTIONS, "/")
+                if cors_bucket.is_none() && crate::federation::cors::is_preflight(&request_headers) =>
+            {
+                crate::federation::cors::preflight(&request_headers)
+            }
+            // Preflight requests carry no credentials; the bucket's CORS rules answer.
+            (&Method::OPTIONS, _) if cors_bucket.is_some() => {
+                let bucket = cors_bucket.clone().unwrap_or_default();
+                match crate::s3::cors::preflight(&state, &bucket, &request_headers).await {
+                    Ok(r) => r,
+                    Err(e) => response::error(&e, &path, &id, false),
+                }
+            }
+            _ => match dispatch(&state, req, &id).await {
+                Ok(r) => r,
+                Err(e) => {
+                    error = Some((e.code.as_str(), e.message.to_string()));
+                    let mut r = if query_protocol {
+                        crate::iam::query::error_response(&e, crate::iam::entities::IAM_NS, &id)
+                    } else {
+                        response::error(&e, &path, &id, method == Method::HEAD)
+                    };
+                    // The body may be unread; closing is the only way to stay in
+                    // step with the client on this connection.
+                    if has_body {
+                        set_header(&mut r, "connection", "close");
+                    }
+                    r
+                }
+            },
+        };
+        resp
     })
     .await;
     if let (Some(b), false) = (&cors_bucket, method == Method::OPTIONS) {
@@ -310,7 +312,8 @@ where
     });
     // Federation calls carry the identity provider's proof instead of a signature.
     if params.get("Action").is_some_and(|a| crate::sts::UNSIGNED_ACTIONS.contains(&a)) {
-        let req = crate::sts::UnsignedStsRequest { params: &params, facts: request_facts(&parts, now), now, request_id: id };
+        let req =
+            crate::sts::UnsignedStsRequest { params: &params, facts: request_facts(&parts, now), now, request_id: id };
         return crate::sts::handle_unsigned(state, req).await;
     }
     let auth = authenticate(state, &head, now).await?;
@@ -376,9 +379,9 @@ fn note_s3_request(
     headers: &http::HeaderMap,
 ) {
     let target = resolve_target(host, raw_path, &state.config.domains).ok();
-    let endpoint = target.clone().and_then(|t| {
-        route(method, t, &Query::parse(raw_query), headers.contains_key("x-amz-copy-source")).ok()
-    });
+    let endpoint = target
+        .clone()
+        .and_then(|t| route(method, t, &Query::parse(raw_query), headers.contains_key("x-amz-copy-source")).ok());
     let (bucket, key) = match &endpoint {
         Some(e) => (e.bucket().map(str::to_string), e.key()),
         None => (target.as_ref().and_then(|t| t.bucket.clone()), target.and_then(|t| t.key)),
@@ -402,8 +405,7 @@ fn note_s3_request(
         r.api = crate::audit::Api::S3;
         r.read_only = *method == Method::GET || *method == Method::HEAD;
         r.data_event = data_event;
-        r.request_parameters =
-            Some(crate::audit::s3_parameters(bucket.as_deref(), key.as_deref(), host, raw_query));
+        r.request_parameters = Some(crate::audit::s3_parameters(bucket.as_deref(), key.as_deref(), host, raw_query));
         r.resources = crate::audit::s3_resources(bucket.as_deref(), key.as_deref(), None);
         r.operation = Some(operation);
     });

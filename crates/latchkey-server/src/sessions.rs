@@ -7,8 +7,8 @@ use latchkey_token::{KeyRing, KeyRingEntry, SessionClaims, TokenError};
 use rand::Rng;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
-use zeroize::Zeroizing;
 use std::time::{Duration, Instant};
+use zeroize::Zeroizing;
 
 /// How often a node re-reads the key ring, so a rotation or retirement made
 /// elsewhere takes effect.

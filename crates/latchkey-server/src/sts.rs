@@ -380,7 +380,8 @@ async fn assume_role(state: &Arc<AppState>, req: &StsRequest<'_>) -> S3Result<Ht
             tags: &tags,
             transitive_tag_keys: &transitive,
             source_identity: source_identity.as_deref(),
-            sets_source_identity: source_identity.is_some() && parent.and_then(|s| s.source_identity.as_ref()).is_none(),
+            sets_source_identity: source_identity.is_some()
+                && parent.and_then(|s| s.source_identity.as_ref()).is_none(),
         },
     )?;
 
@@ -707,7 +708,8 @@ pub struct UnsignedStsRequest<'a> {
     pub request_id: &'a str,
 }
 
-pub const UNSIGNED_ACTIONS: [&str; 3] = ["AssumeRoleWithWebIdentity", "AssumeRoleWithSAML", "AssumeRoleWithLDAPIdentity"];
+pub const UNSIGNED_ACTIONS: [&str; 3] =
+    ["AssumeRoleWithWebIdentity", "AssumeRoleWithSAML", "AssumeRoleWithLDAPIdentity"];
 
 pub async fn handle_unsigned(state: &Arc<AppState>, req: UnsignedStsRequest<'_>) -> S3Result<HttpResponse> {
     let action = req.params.get("Action").unwrap_or_default();
@@ -715,10 +717,7 @@ pub async fn handle_unsigned(state: &Arc<AppState>, req: UnsignedStsRequest<'_>)
         "AssumeRoleWithWebIdentity" => crate::federation::oidc::assume_role_with_web_identity(state, &req).await,
         "AssumeRoleWithSAML" => crate::federation::saml::assume_role_with_saml(state, &req).await,
         "AssumeRoleWithLDAPIdentity" => crate::federation::ldap::assume_role_with_ldap_identity(state, &req).await,
-        _ => Err(S3Error::msg(
-            ErrorCode::MissingAuthenticationToken,
-            "Request is missing Authentication Token",
-        )),
+        _ => Err(S3Error::msg(ErrorCode::MissingAuthenticationToken, "Request is missing Authentication Token")),
     }
 }
 

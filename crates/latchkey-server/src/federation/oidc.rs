@@ -187,9 +187,12 @@ mod tests {
         let caller = Caller::for_simulation(principal, vec![(id, policy)], None, keys);
         let allowed = |key: &str| {
             let resource = format!("arn:aws:s3:::b/{key}");
-            crate::authz::decide(&caller, &crate::authz::AccessRequest::new("s3:GetObject", &resource, Some("123456789012")))
-                .0
-                .allowed
+            crate::authz::decide(
+                &caller,
+                &crate::authz::AccessRequest::new("s3:GetObject", &resource, Some("123456789012")),
+            )
+            .0
+            .allowed
         };
         assert!(allowed("users/system:serviceaccount:alice/notes.txt"));
         assert!(!allowed("users/system:serviceaccount:bob/notes.txt"));

@@ -261,16 +261,17 @@ where
     let result = tokio::task::spawn_blocking(move || {
         let mut f = f;
         let mut out: Option<S3Result<T>> = None;
-        let r = meta.iam_transaction(&account, &mut |tx| match f(&mut WriteTracking { inner: tx, wrote: &wrote_in_tx }) {
-            Ok(v) => {
-                out = Some(Ok(v));
-                Ok(())
-            }
-            Err(e) => {
-                out = Some(Err(e));
-                Err(StorageError::Conflict("rolled back"))
-            }
-        });
+        let r =
+            meta.iam_transaction(&account, &mut |tx| match f(&mut WriteTracking { inner: tx, wrote: &wrote_in_tx }) {
+                Ok(v) => {
+                    out = Some(Ok(v));
+                    Ok(())
+                }
+                Err(e) => {
+                    out = Some(Err(e));
+                    Err(StorageError::Conflict("rolled back"))
+                }
+            });
         match (r, out) {
             (_, Some(Err(e))) => Err(e),
             (Ok(()), Some(Ok(v))) => Ok(v),

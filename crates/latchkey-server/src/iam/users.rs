@@ -351,7 +351,10 @@ pub async fn handle(state: &Arc<AppState>, req: &IamRequest<'_>, action: &str) -
             match state.monitoring.key_last_used(&key_id) {
                 Some((ms, service, region)) => {
                     let at = time::OffsetDateTime::from_unix_timestamp(ms / 1000).map(crate::iam::entities::timestamp);
-                    x.w().elem("LastUsedDate", at.unwrap_or_default()).elem("ServiceName", service).elem("Region", region);
+                    x.w()
+                        .elem("LastUsedDate", at.unwrap_or_default())
+                        .elem("ServiceName", service)
+                        .elem("Region", region);
                 }
                 None => {
                     x.w().elem("ServiceName", "N/A").elem("Region", "N/A");

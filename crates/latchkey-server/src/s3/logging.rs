@@ -83,12 +83,8 @@ impl AccessLogs {
 }
 
 /// Keys are URL-encoded in the log, unreserved characters and `/` kept.
-const KEY_ENCODING: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
-    .remove(b'-')
-    .remove(b'_')
-    .remove(b'.')
-    .remove(b'~')
-    .remove(b'/');
+const KEY_ENCODING: &percent_encoding::AsciiSet =
+    &percent_encoding::NON_ALPHANUMERIC.remove(b'-').remove(b'_').remove(b'.').remove(b'~').remove(b'/');
 
 /// `-` for what is absent, quotes where S3 quotes.
 fn dash(v: Option<&str>) -> String {
@@ -102,9 +98,9 @@ fn dash(v: Option<&str>) -> String {
 fn format_record(record: &Record, e: &AuditEvent, x: &Exchange<'_>, seconds: f64) -> String {
     let owner = e.resources.iter().find_map(|r| r.account_id.clone());
     let requester = e.user_identity.arn.clone();
-    let time = x.started.format(time::macros::format_description!(
-        "[day]/[month repr:short]/[year]:[hour]:[minute]:[second] +0000"
-    ));
+    let time = x
+        .started
+        .format(time::macros::format_description!("[day]/[month repr:short]/[year]:[hour]:[minute]:[second] +0000"));
     let operation = format!(
         "REST.{}.{}",
         http_verb(record.operation.as_deref().unwrap_or("")),
@@ -293,14 +289,16 @@ pub fn parse(body: &[u8]) -> S3Result<Option<LoggingTarget>> {
     if root.tag_name().name() != "BucketLoggingStatus" {
         return Err(S3Error::new(ErrorCode::MalformedXML));
     }
-    let Some(enabled) = root.children().find(|n| n.has_tag_name(("", "LoggingEnabled")) || n.tag_name().name() == "LoggingEnabled")
+    let Some(enabled) =
+        root.children().find(|n| n.has_tag_name(("", "LoggingEnabled")) || n.tag_name().name() == "LoggingEnabled")
     else {
         return Ok(None);
     };
     let child = |name: &str| {
         enabled.children().find(|n| n.tag_name().name() == name).map(|n| n.text().unwrap_or_default().to_string())
     };
-    let target_bucket = child("TargetBucket").filter(|b| !b.is_empty()).ok_or_else(|| S3Error::new(ErrorCode::MalformedXML))?;
+    let target_bucket =
+        child("TargetBucket").filter(|b| !b.is_empty()).ok_or_else(|| S3Error::new(ErrorCode::MalformedXML))?;
     let target_prefix = child("TargetPrefix").unwrap_or_default();
     if target_prefix.len() > 1024 {
         return Err(S3Error::msg(ErrorCode::InvalidArgument, "TargetPrefix is too long"));
