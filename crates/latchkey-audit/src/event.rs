@@ -264,24 +264,22 @@ pub(crate) fn session_name_of(arn: &str) -> Option<&str> {
 
 /// `allow`, `deny` (refused by policy or authentication) or `error`.
 pub(crate) fn decision_of(error_code: Option<&str>) -> &'static str {
-    {
-        match error_code {
-            None => "allow",
-            Some(
-                "AccessDenied"
-                | "AccessDeniedException"
-                | "InvalidAccessKeyId"
-                | "SignatureDoesNotMatch"
-                | "InvalidClientTokenId"
-                | "ExpiredToken"
-                | "ExpiredTokenException"
-                | "InvalidToken"
-                | "InvalidIdentityToken"
-                | "IDPRejectedClaim"
-                | "MissingAuthenticationToken",
-            ) => "deny",
-            Some(_) => "error",
-        }
+    match error_code {
+        None => "allow",
+        Some(
+            "AccessDenied"
+            | "AccessDeniedException"
+            | "InvalidAccessKeyId"
+            | "SignatureDoesNotMatch"
+            | "InvalidClientTokenId"
+            | "ExpiredToken"
+            | "ExpiredTokenException"
+            | "InvalidToken"
+            | "InvalidIdentityToken"
+            | "IDPRejectedClaim"
+            | "MissingAuthenticationToken",
+        ) => "deny",
+        Some(_) => "error",
     }
 }
 
