@@ -156,6 +156,10 @@ impl Monitoring {
         if record.audited {
             self.metrics.observe(record, x.status, seconds, x.bytes_in, x.bytes_out);
         }
+        // The event is built only for someone who will read it.
+        if self.auditor.is_none() && !self.access_logs.any() {
+            return;
+        }
         if let Some(event) = crate::audit::event(record, x) {
             self.access_logs.observe(record, &event, x, seconds);
             if let Some(a) = &self.auditor {

@@ -155,8 +155,13 @@ where
         raw_query: &raw_query,
         headers: &parts.headers,
     };
-    let host_header = parts.headers.get("host").and_then(|h| h.to_str().ok()).map(str::to_string);
-    note_s3_request(state, &parts.method, host_header.as_deref(), &raw_path, &raw_query, &parts.headers);
+    // Routed once, before authentication so that refused requests are audited
+    // as the operation they asked for; a routing error is reported after it.
+    let host = parts.headers.get("host").and_then(|h| h.to_str().ok()).or(parts.uri.host()).map(str::to_string);
+    let query = Query::parse(&raw_query);
+    let routed = resolve_target(host.as_deref(), &raw_path, &state.config.domains)
+        .and_then(|t| route(&parts.method, t, &query, parts.headers.contains_key("x-amz-copy-source")));
+    note_s3_request(state, &parts.method, host.as_deref(), &raw_path, &raw_query, routed.as_ref().ok());
     let auth = authenticate(state, &head, now).await?;
     // Browser form uploads carry their credentials in the form.
     if parts.method == Method::POST {
@@ -186,10 +191,7 @@ where
         let mut body = RequestBody::new(body, auth.body, state.config.max_object_size);
         return crate::s3::control::handle(state, &parts.method, &parts.headers, &caller, &mut body).await;
     }
-    let host = parts.headers.get("host").and_then(|h| h.to_str().ok()).or(parts.uri.host());
-    let target = resolve_target(host, &raw_path, &state.config.domains)?;
-    let query = Query::parse(&raw_query);
-    let endpoint = route(&parts.method, target, &query, parts.headers.contains_key("x-amz-copy-source"))?;
+    let endpoint = routed?;
     let mut plan = auth.body;
     if matches!(endpoint, crate::router::Endpoint::CompleteMultipartUpload { .. }) {
         // Here x-amz-checksum-* states the whole object's checksum (checked by
@@ -376,17 +378,17 @@ fn note_s3_request(
     host: Option<&str>,
     raw_path: &str,
     raw_query: &str,
-    headers: &http::HeaderMap,
+    endpoint: Option<&crate::router::Endpoint>,
 ) {
-    let target = resolve_target(host, raw_path, &state.config.domains).ok();
-    let endpoint = target
-        .clone()
-        .and_then(|t| route(method, t, &Query::parse(raw_query), headers.contains_key("x-amz-copy-source")).ok());
-    let (bucket, key) = match &endpoint {
+    let (bucket, key) = match endpoint {
         Some(e) => (e.bucket().map(str::to_string), e.key()),
-        None => (target.as_ref().and_then(|t| t.bucket.clone()), target.and_then(|t| t.key)),
+        // Unroutable: name what the address says, if anything.
+        None => match resolve_target(host, raw_path, &state.config.domains) {
+            Ok(t) => (t.bucket, t.key),
+            Err(_) => (None, None),
+        },
     };
-    let operation = match &endpoint {
+    let operation = match endpoint {
         Some(e) => e.operation(),
         None if raw_path == crate::s3::control::PUBLIC_ACCESS_BLOCK_PATH => format!(
             "{}PublicAccessBlock",

@@ -120,7 +120,10 @@ pub async fn handle(state: &Arc<AppState>, req: &IamRequest<'_>, action: &str) -
                 load(tx, IamKind::Role, &name)?.ok_or_else(|| no_such("role", &name))
             })
             .await?;
-            let last_used = state.monitoring.role_last_used(&arn(&account, "role", &role.path, &role.name));
+            let (monitoring, role_arn) = (state.monitoring.clone(), arn(&account, "role", &role.path, &role.name));
+            // An SQLite read: off the async runtime.
+            let last_used =
+                tokio::task::spawn_blocking(move || monitoring.role_last_used(&role_arn)).await.ok().flatten();
             let mut x = req.xml(action);
             write_role(&mut x, "Role", &account, &role, last_used);
             Ok(x.finish(req.request_id))

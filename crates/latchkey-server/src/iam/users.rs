@@ -348,7 +348,10 @@ pub async fn handle(state: &Arc<AppState>, req: &IamRequest<'_>, action: &str) -
             }
             // From the audit trail; a key never used gets AWS's N/A.
             x.w().open("AccessKeyLastUsed");
-            match state.monitoring.key_last_used(&key_id) {
+            let (monitoring, id) = (state.monitoring.clone(), key_id.clone());
+            // An SQLite read: off the async runtime.
+            let last_used = tokio::task::spawn_blocking(move || monitoring.key_last_used(&id)).await.ok().flatten();
+            match last_used {
                 Some((ms, service, region)) => {
                     let at = time::OffsetDateTime::from_unix_timestamp(ms / 1000).map(crate::iam::entities::timestamp);
                     x.w()

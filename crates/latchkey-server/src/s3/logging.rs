@@ -44,6 +44,11 @@ impl AccessLogs {
         AccessLogs { interval, targets: RwLock::default(), pending: Mutex::default() }
     }
 
+    /// Whether any bucket logs access.
+    pub fn any(&self) -> bool {
+        !self.targets.read().unwrap_or_else(|e| e.into_inner()).is_empty()
+    }
+
     fn set(&self, bucket: &str, target: Option<LoggingTarget>) {
         let mut t = self.targets.write().unwrap_or_else(|e| e.into_inner());
         match target {
